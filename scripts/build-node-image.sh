@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Build (or reuse) the systemd container image the Molecule scenarios run as nodes.
+# The image carries a label with the hash of its recipe; it is rebuilt only when the recipe changes.
+# Prints the image name. LAB_NODE_IMAGE overrides the name (a Rocky or CentOS Stream image, say).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+image=${LAB_NODE_IMAGE:-localhost/k8s-lab-node:debian12}
+recipe=$(cat "$here/build-node-image.sh" "$here/debootstrap-rootfs.sh" | sha256sum | cut -c1-16)
+
+if [[ "$image" != localhost/k8s-lab-node:* ]]; then
+  echo "$image"
+  exit 0
+fi
+current=$(podman image inspect --format '{{ index .Labels "k8s-lab.recipe" }}' "$image" 2>/dev/null || true)
+if [[ "$current" == "$recipe" ]]; then
+  echo "$image"
+  exit 0
+fi
+
+workdir=$(mktemp -d /var/tmp/k8s-lab-rootfs.XXXXXX)
+trap 'rm -rf "$workdir"' EXIT
+echo "Building $image (recipe $recipe) with debootstrap..." >&2
+"$here/debootstrap-rootfs.sh" "$workdir/rootfs"
+# A container has no consoles to log in on; these units only wait and fail.
+chroot "$workdir/rootfs" systemctl mask getty@tty1.service serial-getty@ttyS0.service >/dev/null 2>&1
+tar -C "$workdir/rootfs" -c . | podman import \
+  --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' \
+  --change "LABEL k8s-lab.recipe=$recipe" - "$image" >&2
+echo "$image"
