@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from dataclasses import dataclass, field
 
 from ansible.errors import AnsibleParserError
@@ -97,11 +98,12 @@ options:
   connection:
     description:
       - C(host) when Ansible runs on the machine that runs Vagrant (forwarded ports on 127.0.0.1).
-      - C(guest) when Ansible runs inside m-k8s (Vagrant's ansible_local on Windows hosts);
-        m-k8s is local, workers are reached on their lab addresses.
+      - C(guest) when Ansible runs inside one of the lab's VMs (Vagrant's ansible_local on Windows
+        hosts); that VM is local, the others are reached on their lab addresses.
+      - C(auto) picks C(guest) when this machine's host name is one of the lab's nodes.
     type: str
-    default: host
-    choices: [host, guest]
+    default: auto
+    choices: [auto, host, guest]
     env:
       - name: LAB_CONNECTION
   project_dir:
@@ -249,9 +251,9 @@ def build_topology(settings: dict) -> Topology:
     return Topology(nodes=nodes, group_vars=group_vars)
 
 
-def connection_vars(node: Node, mode: str, provider: str, project_dir: str) -> dict:
-    """How Ansible reaches a node: over the forwarded port from the host, or from inside m-k8s."""
-    if mode == "guest" and node.name == MASTER_NAME:
+def connection_vars(node: Node, mode: str, provider: str, project_dir: str, local_name: str) -> dict:
+    """How Ansible reaches a node: over the forwarded port from the host, or from inside a VM."""
+    if mode == "guest" and node.name == local_name:
         return {"ansible_connection": "local"}
     key = os.path.join(project_dir, ".vagrant", "machines", node.name, provider, "private_key")
     if mode == "guest":
@@ -287,6 +289,9 @@ class InventoryModule(BaseInventoryPlugin):
             os.path.dirname(os.path.abspath(path))
         )
         mode = self.get_option("connection")
+        local_name = socket.gethostname().split(".")[0]
+        if mode == "auto":
+            mode = "guest" if local_name in {node.name for node in topology.nodes} else "host"
 
         self.inventory.add_group("k8s_cluster")
         for group in ("control_plane", "workers"):
@@ -299,6 +304,6 @@ class InventoryModule(BaseInventoryPlugin):
             group = "control_plane" if node.role == "control_plane" else "workers"
             self.inventory.add_host(node.name, group=group)
             host_vars = {"lab_node_ip": node.ip, "lab_node_role": node.role}
-            host_vars.update(connection_vars(node, mode, settings["provider"], project_dir))
+            host_vars.update(connection_vars(node, mode, settings["provider"], project_dir, local_name))
             for key, value in host_vars.items():
                 self.inventory.set_variable(node.name, key, value)

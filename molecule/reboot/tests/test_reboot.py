@@ -1,0 +1,72 @@
+"""After a real reboot of the VM: what the roles set up came back from the boot itself.
+
+Expected values come from the roles' defaults (the same files the converge used) and from the
+scenario's inventory, not from literals repeated here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
+
+
+def role_defaults(role: str) -> dict:
+    return yaml.safe_load((PROJECT / "roles" / role / "defaults" / "main.yml").read_text())
+
+
+COMMON = role_defaults("common")
+
+
+@pytest.fixture()
+def ansible_vars(host):
+    return host.ansible.get_variables()
+
+
+def test_the_vm_really_rebooted(host):
+    before = host.file("/root/boot_id.before-reboot").content_string.strip()
+    now = host.file("/proc/sys/kernel/random/boot_id").content_string.strip()
+    assert before, "side effect did not record the boot id"
+    assert now != before, "boot id unchanged: the VM did not reboot"
+
+
+def test_swap_stays_off_although_the_swap_file_exists(host, ansible_vars):
+    swap_file = ansible_vars["reboot_swap_file"]
+    # The file is still a valid swap area: only the role's settings keep it off at boot.
+    assert host.file(swap_file).exists
+    assert "swap" in host.check_output("blkid -o value -s TYPE %s", swap_file)
+    assert host.check_output("swapon --show=NAME --noheadings") == ""
+    assert host.file("/proc/swaps").content_string.strip().count("\n") == 0
+    fstab_swap = [
+        line
+        for line in host.file("/etc/fstab").content_string.splitlines()
+        if swap_file in line
+    ]
+    assert fstab_swap and all(line.lstrip().startswith("#") for line in fstab_swap)
+    # is-enabled exits non-zero for a masked unit; its answer is what counts.
+    assert host.run("systemctl is-enabled swap.target").stdout.strip() == "masked"
+
+
+@pytest.mark.parametrize("module", [m["name"] for m in COMMON["common_kernel_modules"]])
+def test_kernel_modules_were_loaded_at_boot(host, module):
+    # /sys/module/NAME/initstate exists only for a loadable module: it was really loaded.
+    assert host.file(f"/sys/module/{module}/initstate").content_string.strip() == "live"
+    assert module in host.check_output("lsmod").split()
+    # systemd-modules-load inserted it from modules-load.d during this boot (not a daemon later).
+    journal = host.check_output("journalctl -b -o cat -u systemd-modules-load.service")
+    assert f"Inserted module '{module}'" in journal
+
+
+@pytest.mark.parametrize("name,value", sorted(COMMON["common_sysctl"].items()))
+def test_sysctls_are_live(host, name, value):
+    assert host.sysctl(name) == value
+
+
+def test_sysctl_service_applied_them_at_boot(host):
+    # systemd-sysctl runs after systemd-modules-load, so the bridge sysctls exist when it applies them.
+    assert host.check_output("systemctl show -P Result systemd-sysctl.service") == "success"
+    assert host.check_output("systemctl show -P ActiveState systemd-sysctl.service") == "active"

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, unit and render tests, every Molecule scenario.
+# Usage: run-tests.sh all|lint|unit|molecule [SCENARIO...]
+# Runs every check even after a failure, then prints one summary line with the counts
+# ("Summary: N passed, N failed") and exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+stage=${1:-all}
+shift || true
+results_dir=.cache/test-results
+rm -rf "$results_dir"
+mkdir -p "$results_dir"
+passed=0
+failed=0
+failures=()
+
+pass() { passed=$((passed + ${2:-1})); echo "PASS: $1"; }
+fail() { failed=$((failed + ${2:-1})); failures+=("$1"); echo "FAIL: $1"; }
+
+# One check, counted once; its output goes to a log file, shown when it fails.
+check() {
+  local name=$1
+  shift
+  local log="$results_dir/${name//[^a-zA-Z0-9_.-]/_}.log"
+  local start=$SECONDS
+  if "$@" >"$log" 2>&1; then
+    pass "$name ($((SECONDS - start)) s)"
+  else
+    fail "$name ($((SECONDS - start)) s)"
+    tail -n 60 "$log"
+  fi
+}
+
+# pytest's own counts, read from its JUnit report.
+junit_counts() {
+  python3 - "$1" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(tests - bad - skipped, bad, skipped)
+EOF
+}
+
+run_lint() {
+  check yamllint yamllint --strict .
+  check ansible-lint ansible-lint
+  check ruff ruff check .
+  check inventory ansible-inventory --graph
+  local playbook
+  for playbook in site.yml playbooks/*.yml playbooks/*/*.yml; do
+    [[ -f "$playbook" ]] || continue
+    check "syntax-check $playbook" ansible-playbook --syntax-check "$playbook"
+  done
+  local module
+  for module in plugins/modules/*.py; do
+    check "ansible-doc $(basename "$module" .py)" ansible-doc -M plugins/modules "$(basename "$module" .py)"
+  done
+  if command -v vagrant >/dev/null; then
+    check "vagrant validate" vagrant validate
+  fi
+}
+
+run_unit() {
+  local report="$results_dir/pytest.xml"
+  pytest -q -p no:cacheprovider --junitxml="$report" tests | tee "$results_dir/pytest.log"
+  if [[ ! -f "$report" ]]; then
+    fail "pytest (no report)"
+    return
+  fi
+  read -r ok bad skipped < <(junit_counts "$report")
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  if ((skipped > 0)); then
+    fail "pytest skipped $skipped test(s); tests are not skipped by default" "$skipped"
+  fi
+  ((bad == 0)) || failures+=("pytest: $bad failed")
+}
+
+run_molecule() {
+  local scenarios=("$@")
+  if ((${#scenarios[@]} == 0)); then
+    mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+  fi
+  local scenario log start tests
+  for scenario in "${scenarios[@]}"; do
+    log="$results_dir/molecule-$scenario.log"
+    start=$SECONDS
+    molecule test -s "$scenario" >"$log" 2>&1
+    local rc=$?
+    # testinfra's closing lines, one per verify step of the scenario.
+    tests=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+    if ((rc == 0)); then
+      pass "molecule $scenario: $tests testinfra checks ($((SECONDS - start)) s)" "$((tests > 0 ? tests : 1))"
+    else
+      fail "molecule $scenario ($((SECONDS - start)) s)"
+      sed 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 80
+    fi
+  done
+}
+
+case "$stage" in
+  lint) run_lint ;;
+  unit) run_unit ;;
+  molecule) run_molecule "$@" ;;
+  all)
+    run_lint
+    run_unit
+    run_molecule "$@"
+    ;;
+  *)
+    echo "usage: $0 all|lint|unit|molecule [SCENARIO...]" >&2
+    exit 2
+    ;;
+esac
+
+echo
+for failure in "${failures[@]}"; do
+  echo "failed: $failure"
+done
+echo "Summary: $passed passed, $failed failed"
+((failed == 0))

@@ -1,0 +1,38 @@
+"""The calico role's Ready wait: which nodes it reports as not Ready."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "calico" / "filter_plugins"))
+
+from calico_nodes import FilterModule, not_ready_nodes  # noqa: E402
+
+
+def node(name, ready="True", conditions=True):
+    status = {"conditions": [
+        {"type": "MemoryPressure", "status": "False"},
+        {"type": "Ready", "status": ready, "reason": "KubeletReady", "message": "kubelet is posting ready status"},
+    ]} if conditions else {}
+    return {"metadata": {"name": name}, "status": status}
+
+
+def test_all_ready():
+    assert not_ready_nodes([node("m-k8s"), node("w1-k8s")], ["m-k8s", "w1-k8s"]) == []
+
+
+def test_not_ready_and_unknown_are_named():
+    nodes = [node("w2-k8s", "False"), node("m-k8s"), node("w1-k8s", "Unknown")]
+    assert not_ready_nodes(nodes) == ["w1-k8s", "w2-k8s"]
+
+
+def test_node_without_conditions_is_not_ready():
+    assert not_ready_nodes([node("w1-k8s", conditions=False)]) == ["w1-k8s"]
+
+
+def test_expected_but_missing_nodes_are_named():
+    assert not_ready_nodes([node("m-k8s")], ["m-k8s", "w1-k8s", "w3-k8s"]) == [
+        "w1-k8s (not registered)", "w3-k8s (not registered)"]
+
+
+def test_registered():
+    assert FilterModule().filters()["k8s_lab_not_ready_nodes"] is not_ready_nodes
