@@ -13,6 +13,9 @@ import time
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 FINISHED_PHASES = ("Succeeded", "Failed")
 EVICTION_API_VERSION = "policy/v1"
+# The generated client sends the bodies of POST and DELETE without a Content-Type (and ignores
+# its _content_type argument there); the API server assumes JSON then, but saying so costs nothing.
+JSON = {"Content-Type": "application/json"}
 
 # kubectl waits 5 s before retrying an eviction a PodDisruptionBudget refused, and polls for the
 # pods' disappearance every second.
@@ -125,9 +128,9 @@ class NodeDrainer:
                 raise KubeDrainError(f"node {self.node} not found in the cluster") from exc
             raise KubeDrainError(f"cannot read node {self.node}: {exc}") from exc
 
-    def set_unschedulable(self, value):
+    def set_unschedulable(self, value, node=None):
         """Make the node (un)schedulable; return True if that changed anything."""
-        node = self.read_node()
+        node = node or self.read_node()
         if bool(node.spec.unschedulable) == value:
             return False
         if not self.check_mode:
@@ -219,7 +222,9 @@ class NodeDrainer:
         name, namespace = pod.metadata.name, pod.metadata.namespace
         try:
             if disable_eviction:
-                self.api.delete_namespaced_pod(name, namespace, body=self.delete_options(grace_period))
+                self.api.delete_namespaced_pod(
+                    name, namespace, body=self.delete_options(grace_period), _headers=dict(JSON)
+                )
             else:
                 body = self.models.V1Eviction(
                     api_version=EVICTION_API_VERSION,
@@ -227,7 +232,7 @@ class NodeDrainer:
                     metadata=self.models.V1ObjectMeta(name=name, namespace=namespace),
                     delete_options=self.delete_options(grace_period),
                 )
-                self.api.create_namespaced_pod_eviction(name, namespace, body)
+                self.api.create_namespaced_pod_eviction(name, namespace, body, _headers=dict(JSON))
         except Exception as exc:
             status = api_status(exc)
             if status == 404:
@@ -313,7 +318,7 @@ class NodeDrainer:
         # kubectl cordons before it looks at the pods: no new pod lands while the drain runs, and
         # a failed drain leaves the node cordoned.
         if not was_unschedulable and not self.check_mode:
-            self.set_unschedulable(True)
+            self.set_unschedulable(True, node)
 
         to_remove = []
         warnings = {}

@@ -1,0 +1,181 @@
+"""A drain through the real kubernetes client over loopback HTTP.
+
+The other tests use a test double of the client's API objects; this one checks what really goes
+over the wire (paths, query parameters, bodies, headers) and that real HTTP answers (429, 404)
+come back as the errors the drain logic expects. The server is a test double of the API server
+that answers from a script and records every request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from ansible.module_utils.kube_drain import CombinedApi, NodeDrainer
+from kube_api_test_double import FakeClock
+from kubernetes import client
+
+
+def status(code, reason):
+    return code, {"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": reason, "code": code}
+
+
+def pod(name, namespace="default", owner_kind="ReplicaSet", owner_name="web-5d8b9"):
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{name}",
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name, "uid": "o1", "controller": True}
+            ],
+        },
+        "spec": {"nodeName": "w1-k8s", "containers": [{"name": "main", "image": "busybox"}]},
+        "status": {"phase": "Running"},
+    }
+
+
+def node(unschedulable):
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "w1-k8s"},
+        "spec": {"unschedulable": unschedulable},
+    }
+
+
+DAEMONSET = {
+    "apiVersion": "apps/v1",
+    "kind": "DaemonSet",
+    "metadata": {"name": "calico-node", "namespace": "kube-system"},
+    "spec": {
+        "selector": {"matchLabels": {"k8s-app": "calico-node"}},
+        "template": {
+            "metadata": {"labels": {"k8s-app": "calico-node"}},
+            "spec": {"containers": [{"name": "calico-node", "image": "calico/node"}]},
+        },
+    },
+}
+
+
+class ScriptedApiServer:
+    """Answers (method, path, continue token) from a script; the last answer of a list repeats."""
+
+    def __init__(self, script):
+        self.script = {key: list(answers) for key, answers in script.items()}
+        self.requests = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def handle_any(self):
+                url = urlsplit(self.path)
+                query = {key: values[0] for key, values in parse_qs(url.query).items()}
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                server.requests.append(
+                    {
+                        "method": self.command,
+                        "path": url.path,
+                        "query": query,
+                        "body": body,
+                        "content_type": self.headers.get("Content-Type"),
+                    }
+                )
+                answers = server.script.get((self.command, url.path, query.get("continue")))
+                code, payload = (
+                    (answers.pop(0) if len(answers) > 1 else answers[0]) if answers else status(404, "NotFound")
+                )
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = handle_any
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{self.httpd.server_port}"
+        api_client = client.ApiClient(configuration)
+        return CombinedApi(client.CoreV1Api(api_client), client.AppsV1Api(api_client))
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def script():
+    web = pod("web-1")
+    calico = pod("calico-node-x1", "kube-system", "DaemonSet", "calico-node")
+    return {
+        ("GET", "/api/v1/nodes/w1-k8s", None): [(200, node(False))],
+        ("PATCH", "/api/v1/nodes/w1-k8s", None): [(200, node(True))],
+        ("GET", "/api/v1/pods", None): [
+            (200, {"apiVersion": "v1", "kind": "PodList", "metadata": {"continue": "page2"}, "items": [calico]})
+        ],
+        ("GET", "/api/v1/pods", "page2"): [
+            (200, {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [web]})
+        ],
+        ("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node", None): [(200, DAEMONSET)],
+        ("POST", "/api/v1/namespaces/default/pods/web-1/eviction", None): [
+            status(429, "TooManyRequests"),
+            (201, {"apiVersion": "v1", "kind": "Status", "status": "Success"}),
+        ],
+        ("GET", "/api/v1/namespaces/default/pods/web-1", None): [(200, web), status(404, "NotFound")],
+    }
+
+
+def test_drain_over_http(script):
+    clock = FakeClock()
+    server = ScriptedApiServer(script)
+    with server as api:
+        result = NodeDrainer(api, "w1-k8s", clock=clock).drain(ignore_daemonsets=True, grace_period=0, chunk_size=1)
+
+    assert result["evicted"] == [{"namespace": "default", "name": "web-1", "attempts": 2, "warnings": []}]
+    assert [entry["name"] for entry in result["skipped"]] == ["calico-node-x1"]
+
+    requests = server.requests
+    assert [(r["method"], r["path"]) for r in requests] == [
+        ("GET", "/api/v1/nodes/w1-k8s"),
+        ("PATCH", "/api/v1/nodes/w1-k8s"),
+        ("GET", "/api/v1/pods"),
+        ("GET", "/api/v1/pods"),
+        ("GET", "/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node"),
+        ("POST", "/api/v1/namespaces/default/pods/web-1/eviction"),
+        ("POST", "/api/v1/namespaces/default/pods/web-1/eviction"),
+        ("GET", "/api/v1/namespaces/default/pods/web-1"),
+        ("GET", "/api/v1/namespaces/default/pods/web-1"),
+    ]
+    patch = requests[1]
+    assert patch["content_type"] == "application/strategic-merge-patch+json"
+    assert patch["body"] == {"spec": {"unschedulable": True}}
+    assert requests[2]["query"] == {"fieldSelector": "spec.nodeName=w1-k8s", "limit": "1"}
+    assert requests[3]["query"] == {"fieldSelector": "spec.nodeName=w1-k8s", "limit": "1", "continue": "page2"}
+    eviction = requests[-3]
+    assert eviction["content_type"] == "application/json"
+    assert eviction["body"] == {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": "web-1", "namespace": "default"},
+        "deleteOptions": {"gracePeriodSeconds": 0},
+    }
+    assert clock.slept >= 5
+
+
+def test_unknown_node_over_http():
+    with ScriptedApiServer({}) as api, pytest.raises(Exception, match="node w1-k8s not found in the cluster"):
+        NodeDrainer(api, "w1-k8s", clock=FakeClock()).drain()
