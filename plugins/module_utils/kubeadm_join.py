@@ -267,7 +267,6 @@ def execute(params: dict, check_mode: bool = False, runner=subprocess_runner, re
     result = {
         "changed": False,
         "cmd": cmd,
-        "rc": None,
         "stdout": "",
         "stderr": "",
         "duration": 0.0,
@@ -317,7 +316,10 @@ def execute(params: dict, check_mode: bool = False, runner=subprocess_runner, re
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    result.update(rc=rc, stdout=stdout, stderr=stderr)
+    # Ansible reads any non-zero rc as a failure, so rc is only returned once kubeadm ran.
+    result.update(stdout=stdout, stderr=stderr)
+    if rc is not None:
+        result["rc"] = rc
     if rc is None:
         result["state"] = "timed_out"
         result["msg"] = f"kubeadm join did not finish within {params['timeout'] + PROCESS_GRACE_SECONDS}s"

@@ -89,8 +89,8 @@ cmd:
   type: list
   elements: str
 rc:
-  description: Exit code of kubeadm; null when it did not run or was stopped at the timeout.
-  returned: always
+  description: Exit code of kubeadm.
+  returned: when kubeadm ran and finished before the timeout
   type: int
 stdout:
   description: Output of kubeadm, token masked.

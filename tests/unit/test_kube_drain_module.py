@@ -152,3 +152,18 @@ def test_load_api_builds_both_apis_from_a_kubeconfig(tmp_path):
     assert api.read_node.__self__.api_client.configuration.host == "https://127.0.0.1:6443"
     assert type(api.read_namespaced_daemon_set.__self__).__name__ == "AppsV1Api"
     assert type(api.create_namespaced_pod_eviction.__self__).__name__ == "CoreV1Api"
+
+
+def test_documentation_matches_the_argument_spec():
+    import yaml
+
+    options = yaml.safe_load(kube_drain.DOCUMENTATION)["options"]
+
+    assert options.keys() == kube_drain.ARGUMENT_SPEC.keys()
+    for name, spec in kube_drain.ARGUMENT_SPEC.items():
+        documented = options[name]
+        assert documented["type"] == spec["type"], name
+        assert documented.get("default") == spec.get("default"), name
+        assert documented.get("choices") == spec.get("choices"), name
+        assert documented.get("aliases") == spec.get("aliases"), name
+        assert bool(documented.get("required")) == bool(spec.get("required")), name

@@ -160,6 +160,7 @@ def test_fresh_node_joins():
     assert not failed
     assert result["changed"] is True
     assert result["state"] == "joined"
+    assert result["rc"] == 0
     assert len(runner.calls) == 1
 
 
@@ -171,6 +172,8 @@ def test_joined_node_of_this_cluster_is_left_alone():
     assert result["changed"] is False
     assert result["state"] == "joined"
     assert result["cluster"] == {"server": f"https://{ENDPOINT}", "ca_cert_hash": PIN}
+    # Ansible takes any rc other than 0 for a failure: none is returned when kubeadm did not run.
+    assert "rc" not in result
     assert runner.calls == []
 
 
@@ -218,6 +221,7 @@ def test_check_mode_reports_change_without_running():
     failed, result = logic.execute(params(), check_mode=True, runner=runner, read_file=Files())
     assert not failed
     assert result["changed"] is True and result["state"] == "would_join"
+    assert "rc" not in result
     assert runner.calls == []
 
 
@@ -288,6 +292,7 @@ def test_timeout_is_reported():
     failed, result = logic.execute(params(), runner=Runner(rc=None), read_file=Files())
     assert failed
     assert result["state"] == "timed_out"
+    assert "rc" not in result
     assert "did not finish" in result["msg"]
 
 
