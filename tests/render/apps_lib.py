@@ -1,7 +1,8 @@
 """Helpers shared by the tests of the lab's application roles (tests/render/test_apps_*.py).
 
 The manifests are rendered by Ansible itself, running the roles in their render-only mode
-(tests/render/apps_render.yml), once per variant and test session.
+(tests/render/apps_render.yml) for the first control-plane node of the lab's inventory, once per
+variant and test session.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 RENDER_PLAYBOOK = Path(__file__).with_name("apps_render.yml")
 APP_ROLES = ("metallb", "storage", "jenkins", "monitoring")
 
-# The default topology needs no variables: the roles' defaults are the book's lab.
+# "default" is the lab as inventory/topology.yml and inventory/group_vars describe it.
 # "minimal" flips every switch the defaults leave on: no MetalLB (NodePort), no persistence,
 # no Alertmanager, Jenkins on any node, extra scrape jobs and rules.
 VARIANTS: dict[str, dict] = {
@@ -82,7 +83,9 @@ def _render(variant: str) -> Path:
     }
     env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "1"}
     result = subprocess.run(
-        [tool("ansible-playbook"), "-i", "localhost,", str(RENDER_PLAYBOOK), "-e", json.dumps(extra)],
+        # The lab's own inventory: the topology file and group_vars wiring decide, as for a user.
+        [tool("ansible-playbook"), "-i", str(REPO / "inventory"), "--limit", "control_plane[0]",
+         str(RENDER_PLAYBOOK), "-e", json.dumps(extra)],
         cwd=REPO, env=env, capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:

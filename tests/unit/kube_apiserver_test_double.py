@@ -127,7 +127,6 @@ class FakeApiServer:
     def __init__(self):
         self.objects = {}  # (group, plural, namespace, name) -> object
         self.requests = []
-        self.eviction_errors = {}  # (namespace, name) -> [HTTP status, ...]
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -225,7 +224,7 @@ class FakeApiServer:
         if CHANGE_CAUSE in annotations:
             rs["metadata"]["annotations"][CHANGE_CAUSE] = annotations[CHANGE_CAUSE]
         replicas = dep["spec"].get("replicas", 1)
-        for other in owned + [rs]:
+        for other in [*owned, rs]:
             other["spec"]["replicas"] = replicas if other is rs else 0
         annotations[REVISION] = rs["metadata"]["annotations"][REVISION]
         dep["status"] = {
@@ -324,9 +323,6 @@ class FakeApiServer:
         if obj is None:
             return status(404, "NotFound", f'{plural} "{name}" not found')
         if sub == "eviction" and method == "POST":
-            errors = self.eviction_errors.get((ns, name))
-            if errors:
-                return status(errors.pop(0), "TooManyRequests")
             del self.objects[key]
             return 201, {"apiVersion": "v1", "kind": "Status", "status": "Success"}
         if sub == "scale":
