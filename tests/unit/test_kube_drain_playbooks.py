@@ -76,6 +76,8 @@ def play(cluster, playbook, *extra):
     env = dict(
         os.environ,
         HOME=str(cluster.home),
+        # kubernetes.core caches API discovery in the temporary directory, one file per server.
+        TMPDIR=str(cluster.home),
         ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
         ANSIBLE_FACT_CACHING="memory",
         ANSIBLE_RETRY_FILES_ENABLED="false",
