@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "calico" / "filter_plugins"))
 
-from calico_nodes import FilterModule, not_ready_nodes  # noqa: E402
+from calico_nodes import FilterModule, not_ready_nodes
 
 
 def node(name, ready="True", conditions=True):
