@@ -45,7 +45,7 @@ trap cleanup EXIT
 
 image=$("$here/build-node-image.sh")
 rm -rf "$work"
-mkdir -p "$work/facts" "$work/cp"
+mkdir -p "$work/facts" "$work/cp" "$work/inventory/group_vars"
 ssh-keygen -q -t ed25519 -N '' -C bench-rerun -f "$work/id_ed25519"
 
 echo "Starting ${#names[@]} nodes..." >&2
@@ -71,7 +71,6 @@ done
   for ((i = 0; i < ${#names[@]}; i++)); do
     echo "      - {name: ${names[$i]}, ip: 192.168.1.$((i == 0 ? 10 : 100 + i))}"
   done
-  cat "$here/bench/vars.yml"
   echo "    kubelet_offline_files_dir: $here/bench"
   echo "  children:"
   echo "    control_plane:"
@@ -82,7 +81,8 @@ done
   for ((i = 1; i < ${#names[@]}; i++)); do
     echo "        ${names[$i]}: {ansible_host: $(podman inspect -f '{{.NetworkSettings.IPAddress}}' "$prefix-${names[$i]}"), kubelet_node_ip: 192.168.1.$((100 + i))}"
   done
-} >"$work/inventory.yml"
+} >"$work/inventory/hosts.yml"
+cp "$here/bench/vars.yml" "$work/inventory/group_vars/k8s_cluster.yml"
 
 for name in "${names[@]}"; do
   ip=$(podman inspect -f '{{.NetworkSettings.IPAddress}}' "$prefix-$name")
@@ -97,7 +97,7 @@ done
 run() {
   local log="$work/$1.log" start end
   start=$(date +%s.%N)
-  if ! ansible-playbook -i "$work/inventory.yml" "$2" >"$log" 2>&1; then
+  if ! ansible-playbook -i "$work/inventory" "$2" >"$log" 2>&1; then
     echo "$1 failed; see $log" >&2
     tail -n 30 "$log" >&2
     exit 1

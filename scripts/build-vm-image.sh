@@ -15,9 +15,9 @@ cache=${LAB_VM_CACHE:-/var/tmp/k8s-lab/vm}
 disk_size=${LAB_VM_DISK_SIZE:-4G}
 # The distribution packages the roles install, installed ahead so that the converge under software
 # emulation spends its minutes on configuration rather than dpkg. The podman scenarios (common,
-# docker, kubelet) install them for real. chrony is left out on purpose: it would query the
-# distribution's public NTP pool at first boot; the role configures it before installing it.
-vm_packages=linux-image-amd64,vim,git,curl,conntrack,socat,containerd,runc,docker.io
+# docker, kubelet) install them for real. chrony comes without time servers and disabled (below):
+# its packaged configuration would query the distribution's public NTP pool at first boot.
+vm_packages=linux-image-amd64,vim,git,curl,conntrack,socat,chrony,containerd,runc,docker.io
 recipe=$(cat "$here/build-vm-image.sh" "$here/debootstrap-rootfs.sh" | sha256sum | cut -c1-16)
 out="$cache/$recipe"
 
@@ -88,6 +88,8 @@ ExecStart=/usr/local/sbin/k8s-lab-authorized-key
 WantedBy=multi-user.target
 EOF
 chroot "$rootfs" systemctl enable systemd-networkd.service k8s-lab-authorized-key.service >/dev/null 2>&1
+echo "# No time servers until the common role sets them (k8s-lab VM image)" >"$rootfs/etc/chrony/chrony.conf"
+chroot "$rootfs" systemctl disable chrony.service >/dev/null 2>&1
 # Under software emulation every unit costs seconds of boot. Only the serial console exists (its
 # getty stays for debugging); periodic maintenance would compete with the test, and apt's timers
 # would take the dpkg lock in the middle of a converge. Nothing in the tests waits for the network
@@ -112,4 +114,7 @@ rm -rf "$rootfs"
 
 mkdir -p "$out"
 mv "$workdir/vmlinuz" "$workdir/initrd.img" "$workdir/disk.img" "$out/"
+# Disks of older recipes are never booted again (a running VM keeps its open file).
+find "$cache" -mindepth 1 -maxdepth 1 -type d -regextype egrep -regex '.*/[0-9a-f]{16}' \
+  ! -name "$recipe" -exec rm -rf {} +
 echo "$out"

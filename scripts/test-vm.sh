@@ -53,11 +53,12 @@ start_vm() {
   key=$(base64 -w0 <"$dir/id_ed25519.pub")
   # KVM guests hang early in boot on the CI hosts; TCG is slower but works everywhere.
   # q35 without default devices: no floppy, IDE or VGA to probe. A quiet serial console: each
-  # character through the emulated UART costs time.
+  # character through the emulated UART costs time. mitigations=off: the guest's Spectre
+  # workarounds protect nothing in a throwaway VM and slow every system call under emulation.
   qemu-system-x86_64 -name "$name" -machine q35 -nodefaults -accel tcg -cpu max -m "$memory" -smp "$cpus" \
     -display none -serial "file:$dir/console.log" -daemonize -pidfile "$dir/qemu.pid" \
     -kernel "$base/vmlinuz" -initrd "$base/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=false k8s_lab.authorized_key=$key" \
+    -append "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=false mitigations=off k8s_lab.authorized_key=$key" \
     -drive "file=$dir/overlay.qcow2,format=qcow2,if=virtio" \
     -device virtio-rng-pci \
     -nic "user,model=virtio-net-pci,mac=52:54:00:12:34:56,hostfwd=tcp:127.0.0.1:$port-:22" \

@@ -41,11 +41,7 @@ def test_swap_stays_off_although_the_swap_file_exists(host, ansible_vars):
     assert "swap" in host.check_output("blkid -o value -s TYPE %s", swap_file)
     assert host.check_output("swapon --show=NAME --noheadings") == ""
     assert host.file("/proc/swaps").content_string.strip().count("\n") == 0
-    fstab_swap = [
-        line
-        for line in host.file("/etc/fstab").content_string.splitlines()
-        if swap_file in line
-    ]
+    fstab_swap = [line for line in host.file("/etc/fstab").content_string.splitlines() if swap_file in line]
     assert fstab_swap and all(line.lstrip().startswith("#") for line in fstab_swap)
     # is-enabled exits non-zero for a masked unit; its answer is what counts.
     assert host.run("systemctl is-enabled swap.target").stdout.strip() == "masked"
@@ -70,3 +66,23 @@ def test_sysctl_service_applied_them_at_boot(host):
     # systemd-sysctl runs after systemd-modules-load, so the bridge sysctls exist when it applies them.
     assert host.check_output("systemctl show -P Result systemd-sysctl.service") == "success"
     assert host.check_output("systemctl show -P ActiveState systemd-sysctl.service") == "active"
+
+
+@pytest.mark.parametrize("service", ["containerd", "docker", "kubelet"])
+def test_runtime_and_kubelet_are_enabled(host, service):
+    assert host.service(service).is_enabled
+
+
+@pytest.mark.parametrize("service", ["containerd", "docker"])
+def test_runtime_came_up_at_boot(host, service):
+    assert host.service(service).is_running
+
+
+def test_systemd_started_the_kubelet_at_boot(host):
+    # The kubelet test double writes the boot id it was started in to /run (a tmpfs).
+    started_in = host.file("/run/kubelet_test_double.boot_id").content_string.strip()
+    assert started_in == host.file("/proc/sys/kernel/random/boot_id").content_string.strip()
+
+
+def test_lab_address_came_back(host, ansible_vars):
+    assert f" {ansible_vars['lab_node_ip']}/" in host.check_output("ip -o -4 addr show")

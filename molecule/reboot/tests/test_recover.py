@@ -1,0 +1,99 @@
+"""playbooks/recover.yml on the rebooted VM: break what a reboot or a suspend breaks, recover.
+
+Runs after test_reboot.py (pytest collects files in name order), so the persistence checks see
+the VM exactly as the reboot left it. The playbook runs from the controller as users run it,
+against Molecule's inventory of the VM.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
+# No API server here: point the cluster checks at a kubeconfig that does not exist, so that the
+# result does not depend on the machine running the tests.
+NO_KUBECONFIG = "/nonexistent/k8s-lab-reboot-test/kubeconfig"
+
+
+def run_recover() -> subprocess.CompletedProcess:
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            str(inventory),
+            "-e",
+            f"recover_kubeconfig={NO_KUBECONFIG} health_kubeconfig={NO_KUBECONFIG}",
+            str(PROJECT / "playbooks" / "recover.yml"),
+        ],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+
+
+def recap(output: str, hostname: str) -> dict[str, int]:
+    line = next(line for line in output.splitlines() if re.match(rf"^{re.escape(hostname)}\s+:", line))
+    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
+
+
+@pytest.fixture(scope="module")
+def broken_then_recovered(host):
+    """Break the node as a suspend, a `vagrant reload` or a careless user would; run recover.yml."""
+    ansible_vars = host.ansible.get_variables()
+    lab_ip = ansible_vars["lab_node_ip"]
+    lab_nic = next(
+        line.split()[1] for line in host.check_output("ip -o -4 addr show").splitlines() if f" {lab_ip}/" in line
+    )
+    host.run_expect([0], "swapon %s", ansible_vars["reboot_swap_file"])
+    host.run_expect([0], "systemctl disable --now kubelet.service containerd.service")
+    host.run_expect([0], "sysctl -w net.ipv4.ip_forward=0")
+    # What a reset VirtualBox host-only adapter leaves: the link down, its address gone.
+    host.run_expect([0], "ip address flush dev %s", lab_nic)
+    host.run_expect([0], "ip link set dev %s down", lab_nic)
+    first = run_recover()
+    second = run_recover()
+    return {"vars": ansible_vars, "nic": lab_nic, "first": first, "second": second}
+
+
+def test_recover_succeeds(broken_then_recovered):
+    first = broken_then_recovered["first"]
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+
+
+def test_recover_repaired_the_node(host, broken_then_recovered):
+    ansible_vars = broken_then_recovered["vars"]
+    assert host.check_output("swapon --show=NAME --noheadings") == ""
+    assert host.sysctl("net.ipv4.ip_forward") == 1
+    for service in ("containerd", "kubelet"):
+        assert host.service(service).is_enabled
+        assert host.service(service).is_running
+    assert f" {ansible_vars['lab_node_ip']}/" in host.check_output("ip -o -4 addr show")
+
+
+def test_recover_says_what_it_repaired(broken_then_recovered):
+    output = broken_then_recovered["first"].stdout
+    lab_ip = broken_then_recovered["vars"]["lab_node_ip"]
+    assert f"lab address {lab_ip} brought back (networkd)" in output
+    assert "swap turned off" in output
+    assert "sysctls set: net.ipv4.ip_forward" in output
+    assert "containerd enabled and started" in output
+    assert "kubelet enabled and started" in output
+
+
+def test_recover_on_a_healthy_node_changes_nothing(host, broken_then_recovered):
+    second = broken_then_recovered["second"]
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
+    hostname = host.ansible.get_variables()["inventory_hostname"]
+    assert recap(second.stdout, hostname)["changed"] == 0
+    assert f"{hostname}: NOT JOINED" in second.stdout
+    assert "Overall: healthy" in second.stdout
