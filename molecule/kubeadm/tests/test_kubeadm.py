@@ -172,7 +172,8 @@ def test_workers_joined_securely(host):
     token = tokens[bootstrap["token"]]
     expires = dt.datetime.fromisoformat(token["expires"].replace("Z", "+00:00"))
     remaining = expires - dt.datetime.now(dt.UTC)
-    assert dt.timedelta(0) < remaining <= dt.timedelta(minutes=30)
+    ttl = int(RUNNER.get_variables(MASTER)["kubeadm_master_token_ttl_minutes"])
+    assert dt.timedelta(0) < remaining <= dt.timedelta(minutes=ttl)
     assert "system:bootstrappers:kubeadm:default-node-token" in token["groups"]
 
     assert config["nodeRegistration"]["name"] == host.check_output("hostname")
