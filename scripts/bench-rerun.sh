@@ -93,17 +93,19 @@ for name in "${names[@]}"; do
   done
 done
 
-# run NAME PLAYBOOK: runs it, prints "seconds ok_per_node_max changed_total" from the recap.
+# run NAME PLAYBOOK: runs it, prints "seconds ok_per_node_max changed_total failed_total" from
+# the recap. profile_tasks adds each task's time to the log (the rerun's slowest are shown at the end).
 run() {
   local log="$work/$1.log" start end
   start=$(date +%s.%N)
-  if ! ansible-playbook -i "$work/inventory" "$2" >"$log" 2>&1; then
+  if ! ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks PROFILE_TASKS_TASK_OUTPUT_LIMIT=8 \
+    ansible-playbook -i "$work/inventory" "$2" >"$log" 2>&1; then
     echo "$1 failed; see $log" >&2
     tail -n 30 "$log" >&2
     exit 1
   fi
   end=$(date +%s.%N)
-  awk -v t="$(echo "$end - $start" | bc)" '
+  awk -v start="$start" -v end="$end" '
     /^PLAY RECAP/ {recap = 1; next}
     recap && /ok=/ {
       for (i = 1; i <= NF; i++) {
@@ -113,7 +115,7 @@ run() {
         if (kv[1] == "failed") failed += kv[2]
       }
     }
-    END {printf "%.1f %d %d %d\n", t, ok, changed, failed}' "$log"
+    END {printf "%.1f %d %d %d\n", end - start, ok, changed, failed}' "$log"
 }
 
 echo "Converging playbooks/host-layer.yml..." >&2
@@ -149,7 +151,7 @@ done
 best() { printf '%s\n' "$@" | sort -n | head -n1; }
 rerun_best=$(best "${rerun_s[@]}")
 floor_best=$(best "${floor_s[@]}")
-ratio=$(echo "scale=2; $rerun_best / $floor_best" | bc)
+ratio=$(awk -v a="$rerun_best" -v b="$floor_best" 'BEGIN {printf "%.2f", a / b}')
 
 printf '\n%-34s %s\n' "host-layer rerun benchmark" "(${#names[@]} nodes over SSH, $(nproc) CPUs)"
 printf '%-34s %s\n' "first converge" "${converge_s}s, ${converge_tasks} tasks/node, changed=${converge_changed}"
@@ -159,3 +161,6 @@ printf '%-34s %s\n' "rerun changed (all runs, all nodes)" "$rerun_changed   (tar
 printf '%-34s %s\n' "connection floor (runs)" "${floor_s[*]} s  ($rerun_tasks pings per node)"
 printf '%-34s %s\n' "ratio rerun / floor (best runs)" "$ratio   (target <= 2)"
 printf '%-34s %s\n' "logs" "$work"
+echo
+echo "Slowest tasks of the last rerun (all nodes in parallel):"
+sed -n '/^TASKS RECAP/,$p' "$work/rerun-$runs.log" | grep -E ' -+ [0-9.]+s$' | head -n 8

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from unittest.mock import patch
 
+import ansible.module_utils._internal
 import kube_drain
 import pytest
 from ansible.module_utils.basic import AnsibleModule
@@ -30,7 +32,14 @@ current-context: lab
 def run_module(capsys, args, api=None, api_factory=None):
     """Run the module as Ansible would; return (exit code, parsed JSON result)."""
     factory = api_factory or (lambda kubeconfig, context: api)
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
+    # A module runs in a process of its own. In this shared pytest process, tests that load
+    # controller code (inventory and filter plugins) mark it as the controller, and a module's
+    # warnings would then go to the display instead of into its result.
+    with (
+        patch.object(ansible.module_utils._internal, "is_controller", False),
+        patch_module_args(args),
+        pytest.raises(SystemExit) as exit_info,
+    ):
         module = AnsibleModule(argument_spec=kube_drain.ARGUMENT_SPEC, supports_check_mode=True)
         kube_drain.run(module, api_factory=factory, clock=FakeClock())
     return exit_info.value.code, json.loads(capsys.readouterr().out)

@@ -52,9 +52,23 @@ def test_kernel_modules_were_loaded_at_boot(host, module):
     # /sys/module/NAME/initstate exists only for a loadable module: it was really loaded.
     assert host.file(f"/sys/module/{module}/initstate").content_string.strip() == "live"
     assert module in host.check_output("lsmod").split()
-    # systemd-modules-load inserted it from modules-load.d during this boot (not a daemon later).
-    journal = host.check_output("journalctl -b -o cat -u systemd-modules-load.service")
-    assert f"Inserted module '{module}'" in journal
+    assert module in host.file("/etc/modules-load.d/k8s.conf").content_string.split()
+    assert host.check_output("systemctl show -P Result systemd-modules-load.service") == "success"
+
+
+def test_br_netfilter_was_loaded_by_modules_load_not_later(host):
+    # dockerd loads br_netfilter itself when it starts; the kernel's message of the module's
+    # registration must come before systemd-modules-load finished, so the boot did it.
+    registered = host.check_output(
+        "journalctl -b -k -o short-monotonic --no-pager --grep 'Bridge firewalling registered'"
+    )
+    registered_at = float(registered.split("]")[0].lstrip("[").strip())
+    modules_load_done_us = int(
+        host.check_output("systemctl show -P ActiveEnterTimestampMonotonic systemd-modules-load.service")
+    )
+    docker_started_us = int(host.check_output("systemctl show -P ExecMainStartTimestampMonotonic docker.service"))
+    assert registered_at <= modules_load_done_us / 1e6
+    assert modules_load_done_us < docker_started_us
 
 
 @pytest.mark.parametrize("name,value", sorted(COMMON["common_sysctl"].items()))
