@@ -10,12 +10,12 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 # Debian packages the test suite needs: podman nodes, the node image, promtool, the reboot VM.
 TEST_APT_PACKAGES := podman runc debootstrap prometheus qemu-system-x86 qemu-utils openssh-client vagrant
 
-.PHONY: help setup setup-lab setup-test image lint unit molecule test lab
+.PHONY: help setup setup-lab setup-test image lint unit molecule test test-reboot bench lab
 
 help:
 	@echo "make lab    - bring up the VMs with Vagrant and build the cluster (site.yml)"
 	@echo "make test   - lint, unit tests and every Molecule scenario (offline)"
-	@echo "make lint | unit | molecule [SCENARIO=name] | image | setup"
+	@echo "make lint | unit | molecule [SCENARIO=name] | test-reboot | bench | image | setup"
 
 $(VENV)/.lab-installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -53,6 +53,13 @@ molecule: image
 
 test: image
 	scripts/run-tests.sh all
+
+# The real-reboot proof on a qemu VM (software emulation, slow): see README.md.
+test-reboot: setup-test
+	scripts/run-tests.sh molecule reboot
+
+bench: image
+	scripts/bench-rerun.sh
 
 lab: setup-lab
 	scripts/lab-up.sh

@@ -21,8 +21,11 @@ cpus=${LAB_VM_CPUS:-2}
 boot_timeout=${LAB_VM_BOOT_TIMEOUT:-300}
 lab_mac=${LAB_VM_LAB_MAC:-52:54:00:6b:38:01}
 
+# Keepalives: qemu's user-mode network accepts a connection before the guest listens, and the
+# SSH handshake then waits forever without them.
 ssh_opts=(-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
-  -o LogLevel=ERROR -o IdentitiesOnly=yes -o ConnectTimeout=5)
+  -o LogLevel=ERROR -o IdentitiesOnly=yes -o ConnectTimeout=5 -o ServerAliveInterval=5
+  -o ServerAliveCountMax=3)
 
 stop_vm() {
   if [[ -f "$dir/qemu.pid" ]]; then
