@@ -29,9 +29,9 @@ def node(name):
 
 
 def node_ip(host):
-    """The node's address on the scenario's network (its default route's source)."""
-    route = host.check_output("ip -4 -o route get 1.1.1.1")
-    return route.split(" src ")[1].split()[0]
+    """The node's address on the scenario's network: the address of its default route's device."""
+    device = host.check_output("ip -4 -o route show default").split(" dev ")[1].split()[0]
+    return host.check_output(f"ip -4 -o addr show dev {device}").split(" inet ")[1].split("/")[0]
 
 
 def kubeadm_log(host):
