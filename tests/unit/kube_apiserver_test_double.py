@@ -54,6 +54,53 @@ def status(code, reason, message=""):
     }
 
 
+def pod_manifest(name, node_name="w1-k8s", owner_kind="ReplicaSet", owner_name="web-5d8b9", namespace="default"):
+    """A running pod as JSON, owned by a controller of owner_kind."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{name}",
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name, "uid": "o1", "controller": True}
+            ],
+        },
+        "spec": {"nodeName": node_name, "containers": [{"name": "main", "image": "busybox"}]},
+        "status": {"phase": "Running"},
+    }
+
+
+def json_handler(respond):
+    """An HTTP handler class that decodes a JSON request and sends respond()'s (code, payload).
+
+    respond(method, path, query, content_type, body) sees the query with one value per key and
+    the body already decoded; content_type is None when the client sent none.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def handle_any(self):
+            url = urlsplit(self.path)
+            query = {key: values[0] for key, values in parse_qs(url.query).items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            code, payload = respond(self.command, url.path, query, self.headers.get("Content-Type"), body)
+            data = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = handle_any
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
 def json_pointer_apply(document, operations):
     """RFC 6902 add / replace / remove, enough for kubernetes.core.k8s_json_patch."""
     document = copy.deepcopy(document)
@@ -366,26 +413,9 @@ class FakeApiServer:
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def handle_any(self):
-                url = urlsplit(self.path)
-                query = {key: values[0] for key, values in parse_qs(url.query).items()}
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
-                content_type = self.headers.get("Content-Type") or "application/json"
-                with server._lock:
-                    server.requests.append((self.command, url.path, query, body))
-                    code, payload = server.handle(self.command, url.path, query, content_type, body)
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def respond(method, path, query, content_type, body):
+            with server._lock:
+                server.requests.append((method, path, query, body))
+                return server.handle(method, path, query, content_type or "application/json", body)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = handle_any
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
+        return json_handler(respond)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from kube_apiserver_test_double import CHANGE_CAUSE, REVISION, FakeApiServer
+from kube_apiserver_test_double import CHANGE_CAUSE, REVISION, FakeApiServer, pod_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
@@ -39,22 +39,6 @@ def node(name):
         "metadata": {"name": name},
         "spec": {},
         "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-    }
-
-
-def pod(name, node_name, owner_kind="ReplicaSet", owner_name="web-5d8b9", namespace="default"):
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "ownerReferences": [
-                {"apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name, "uid": "o1", "controller": True}
-            ],
-        },
-        "spec": {"nodeName": node_name, "containers": [{"name": "main", "image": "busybox"}]},
-        "status": {"phase": "Running"},
     }
 
 
@@ -168,9 +152,9 @@ def test_chapter_3_exercises(cluster):
 
 def test_maintenance_drains_and_uncordons_each_node(cluster):
     cluster.add("apps", "daemonsets", daemonset("calico-node"))
-    cluster.add("", "pods", pod("calico-node-w1", "w1-k8s", "DaemonSet", "calico-node", "kube-system"))
-    cluster.add("", "pods", pod("web-w1", "w1-k8s"))
-    cluster.add("", "pods", pod("web-w2", "w2-k8s"))
+    cluster.add("", "pods", pod_manifest("calico-node-w1", "w1-k8s", "DaemonSet", "calico-node", "kube-system"))
+    cluster.add("", "pods", pod_manifest("web-w1", "w1-k8s"))
+    cluster.add("", "pods", pod_manifest("web-w2", "w2-k8s"))
     # (A PodDisruptionBudget's 429 is left to the unit tests: here the module's clock is real.)
 
     code, _stats, out = play(cluster, "playbooks/maintenance.yml", "maintenance_nodes=w1-k8s:w2-k8s")
@@ -191,7 +175,7 @@ def test_maintenance_drains_and_uncordons_each_node(cluster):
 
 
 def test_maintenance_stops_at_the_first_node_that_cannot_be_drained(cluster):
-    bare = pod("bare-w1", "w1-k8s")
+    bare = pod_manifest("bare-w1", "w1-k8s")
     del bare["metadata"]["ownerReferences"]
     cluster.add("", "pods", bare)
 
@@ -204,7 +188,7 @@ def test_maintenance_stops_at_the_first_node_that_cannot_be_drained(cluster):
 
 
 def test_remove_worker_drains_and_deletes_the_node(cluster):
-    cluster.add("", "pods", pod("web-w3", "w3-k8s"))
+    cluster.add("", "pods", pod_manifest("web-w3", "w3-k8s"))
 
     code, stats, out = play(
         cluster, "playbooks/remove-worker.yml", "remove_worker_node=w3-k8s", "remove_worker_reset=false"

@@ -8,36 +8,14 @@ that answers from a script and records every request.
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from http.server import ThreadingHTTPServer
 
 import pytest
 from ansible.module_utils.kube_drain import CombinedApi, NodeDrainer
 from kube_api_test_double import FakeClock
+from kube_apiserver_test_double import json_handler, pod_manifest, status
 from kubernetes import client
-
-
-def status(code, reason):
-    return code, {"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": reason, "code": code}
-
-
-def pod(name, namespace="default", owner_kind="ReplicaSet", owner_name="web-5d8b9"):
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "uid": f"uid-{name}",
-            "ownerReferences": [
-                {"apiVersion": "apps/v1", "kind": owner_kind, "name": owner_name, "uid": "o1", "controller": True}
-            ],
-        },
-        "spec": {"nodeName": "w1-k8s", "containers": [{"name": "main", "image": "busybox"}]},
-        "status": {"phase": "Running"},
-    }
 
 
 def node(unschedulable):
@@ -71,38 +49,16 @@ class ScriptedApiServer:
         self.requests = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def handle_any(self):
-                url = urlsplit(self.path)
-                query = {key: values[0] for key, values in parse_qs(url.query).items()}
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
-                server.requests.append(
-                    {
-                        "method": self.command,
-                        "path": url.path,
-                        "query": query,
-                        "body": body,
-                        "content_type": self.headers.get("Content-Type"),
-                    }
-                )
-                answers = server.script.get((self.command, url.path, query.get("continue")))
-                code, payload = (
-                    (answers.pop(0) if len(answers) > 1 else answers[0]) if answers else status(404, "NotFound")
-                )
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def respond(method, path, query, content_type, body):
+            server.requests.append(
+                {"method": method, "path": path, "query": query, "body": body, "content_type": content_type}
+            )
+            answers = server.script.get((method, path, query.get("continue")))
+            if not answers:
+                return status(404, "NotFound")
+            return answers.pop(0) if len(answers) > 1 else answers[0]
 
-            do_GET = do_POST = do_PATCH = do_DELETE = handle_any
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), json_handler(respond))
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self):
@@ -119,8 +75,8 @@ class ScriptedApiServer:
 
 @pytest.fixture
 def script():
-    web = pod("web-1")
-    calico = pod("calico-node-x1", "kube-system", "DaemonSet", "calico-node")
+    web = pod_manifest("web-1")
+    calico = pod_manifest("calico-node-x1", owner_kind="DaemonSet", owner_name="calico-node", namespace="kube-system")
     return {
         ("GET", "/api/v1/nodes/w1-k8s", None): [(200, node(False))],
         ("PATCH", "/api/v1/nodes/w1-k8s", None): [(200, node(True))],
