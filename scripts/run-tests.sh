@@ -85,10 +85,8 @@ run_unit() {
 run_molecule() {
   local scenarios=("$@")
   if ((${#scenarios[@]} == 0)); then
-    # The reboot scenario (a VM under software emulation, about 27 minutes here) runs with
-    # `make test-reboot` until it has passed end to end within CI's time; see README.md.
     mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' \
-      | xargs -n1 basename | grep -vx reboot | sort)
+      | xargs -n1 basename | sort)
   fi
   local scenario log start tests
   for scenario in "${scenarios[@]}"; do
