@@ -54,7 +54,7 @@ molecule: image
 test: image
 	scripts/run-tests.sh all
 
-# The real-reboot proof on a qemu VM (software emulation, slow): see README.md.
+# The real-reboot proof alone (a qemu VM under software emulation; also part of `make test`).
 test-reboot: setup-test
 	scripts/run-tests.sh molecule reboot
 

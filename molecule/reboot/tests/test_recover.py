@@ -7,9 +7,12 @@ against Molecule's inventory of the VM.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,26 @@ PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).paren
 # result does not depend on the machine running the tests.
 NO_KUBECONFIG = "/nonexistent/k8s-lab-reboot-test/kubeconfig"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+CALICO_KUBECONFIG = "/etc/cni/net.d/calico-kubeconfig"
+
+
+def calico_kubeconfig(expires_in: int) -> str:
+    """A CNI kubeconfig as calico-node writes it, with a token that expires in `expires_in` s.
+
+    recover.yml reads only the token's exp claim, so the signature is a placeholder.
+    """
+
+    def b64url(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    claims = {"sub": "system:serviceaccount:kube-system:calico-cni-plugin", "exp": int(time.time()) + expires_in}
+    token = ".".join([b64url({"alg": "RS256", "typ": "JWT"}), b64url(claims), "c2lnbmF0dXJl"])
+    return f"apiVersion: v1\nkind: Config\nusers:\n  - name: calico\n    user:\n      token: {token}\n"
+
+
+def write_calico_kubeconfig(host, expires_in: int) -> None:
+    host.run_expect([0], "install -d -m 0755 /etc/cni/net.d")
+    host.run_expect([0], "printf '%%s' %s > %s", calico_kubeconfig(expires_in), CALICO_KUBECONFIG)
 
 
 def plain(output: str) -> str:
@@ -69,9 +92,14 @@ def broken_then_recovered(host):
     # What a reset VirtualBox host-only adapter leaves: the link down, its address gone.
     host.run_expect([0], "ip address flush dev %s", lab_nic)
     host.run_expect([0], "ip link set dev %s down", lab_nic)
+    # What a suspend of more than the token's lifetime leaves behind.
+    write_calico_kubeconfig(host, expires_in=-3600)
     # Software emulation is slow: the health report, checked on the second run, is left out here.
     first = run_recover("--skip-tags", "health")
+    # calico-node would have written a fresh token; without a cluster, the test writes it.
+    write_calico_kubeconfig(host, expires_in=3600)
     second = run_recover()
+    host.run_expect([0], "rm -f %s", CALICO_KUBECONFIG)
     return {"vars": ansible_vars, "nic": lab_nic, "first": first, "second": second}
 
 
@@ -98,6 +126,14 @@ def test_recover_says_what_it_repaired(broken_then_recovered):
     assert "sysctls set: net.ipv4.ip_forward" in output
     assert "containerd enabled and started" in output
     assert "kubelet enabled and started" in output
+
+
+def test_recover_reads_the_expiry_of_calicos_token(host, broken_then_recovered):
+    hostname = host.ansible.get_variables()["inventory_hostname"]
+    # No API server in this test, so the expired token is reported rather than renewed.
+    expired = rf"{re.escape(hostname)}: [^'\"]*Calico CNI token EXPIRED, not repaired: no kubeconfig"
+    assert re.search(expired, plain(broken_then_recovered["first"].stdout))
+    assert "Calico CNI token" not in plain(broken_then_recovered["second"].stdout)
 
 
 def test_recover_on_a_healthy_node_changes_nothing(host, broken_then_recovered):
