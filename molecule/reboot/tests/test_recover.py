@@ -89,6 +89,8 @@ def broken_then_recovered(host):
     host.run_expect([0], "swapon %s", ansible_vars["reboot_swap_file"])
     host.run_expect([0], "systemctl disable --now kubelet.service containerd.service")
     host.run_expect([0], "sysctl -w net.ipv4.ip_forward=0")
+    # Nothing holds br_netfilter on a node without pods; unloading it also takes its sysctls away.
+    host.run_expect([0], "modprobe -r br_netfilter")
     # What a reset VirtualBox host-only adapter leaves: the link down, its address gone.
     host.run_expect([0], "ip address flush dev %s", lab_nic)
     host.run_expect([0], "ip link set dev %s down", lab_nic)
@@ -112,6 +114,7 @@ def test_recover_repaired_the_node(host, broken_then_recovered):
     ansible_vars = broken_then_recovered["vars"]
     assert host.check_output("swapon --show=NAME --noheadings") == ""
     assert host.sysctl("net.ipv4.ip_forward") == 1
+    assert host.sysctl("net.bridge.bridge-nf-call-iptables") == 1
     for service in ("containerd", "kubelet"):
         assert host.service(service).is_enabled
         assert host.service(service).is_running
@@ -123,7 +126,8 @@ def test_recover_says_what_it_repaired(broken_then_recovered):
     lab_ip = broken_then_recovered["vars"]["lab_node_ip"]
     assert f"lab address {lab_ip} brought back (networkd)" in output
     assert "swap turned off" in output
-    assert "sysctls set: net.ipv4.ip_forward" in output
+    assert "modules loaded: br_netfilter" in output
+    assert re.search(r"sysctls set: [^;'\"]*net\.ipv4\.ip_forward", output)
     assert "containerd enabled and started" in output
     assert "kubelet enabled and started" in output
 
