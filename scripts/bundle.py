@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The lab's offline bundle: Kubernetes, its images and the container runtime, for air-gapped installs.
+
+  bundle.py build [--source build|download] [--out DIR] [--cache DIR] [--mirror URL]
+  bundle.py verify [DIR]      check every file of a bundle against its SHA256SUMS
+  bundle.py pin               rewrite the wrapper Go modules in bundle/go/ after a pin changed
+
+Defaults: the bundle in .cache/bundle ($LAB_BUNDLE_DIR), the build cache in /var/tmp/k8s-lab/bundle
+($LAB_BUNDLE_CACHE). A second build with nothing changed reuses every cached artifact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bundler import build, checksums, gomodule, progress, recipes, versions  # noqa: E402
+
+DEFAULT_OUT = Path(os.environ.get("LAB_BUNDLE_DIR") or REPO / ".cache" / "bundle")
+DEFAULT_CACHE = Path(os.environ.get("LAB_BUNDLE_CACHE") or "/var/tmp/k8s-lab/bundle")
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    build.build_bundle(REPO, args.out.resolve(), args.cache.resolve(), source=args.source, mirror=args.mirror)
+    checksums.verify_tree(args.out.resolve())
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    sums = checksums.verify_tree(args.dir)
+    progress.say(f"{args.dir}: {len(sums)} files match SHA256SUMS")
+
+
+def cmd_pin(args: argparse.Namespace) -> None:
+    pins = versions.load(REPO / "bundle" / "versions.yml", REPO / "inventory" / "topology.yml")
+    source = gomodule.module_source("k8s.io/kubernetes", pins.kubernetes, args.cache)
+    derived = versions.kubeadm_constants(source)
+    wanted = {**pins.pins, "etcd": versions.etcd_module_version(derived["etcd"]), "coredns": derived["coredns"]}
+    for component in recipes.GO_COMPONENTS:
+        progress.say(f"pinning {component.module} {wanted[component.name]}")
+        gomodule.pin(component, wanted[component.name], REPO / "bundle" / "go" / component.name, args.cache)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="build cache (default %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="build or download every component, then assemble the bundle")
+    p_build.add_argument("--out", type=Path, default=DEFAULT_OUT, help="bundle directory (default %(default)s)")
+    p_build.add_argument("--source", choices=("build", "download"), default="build",
+                         help="build from the Go module proxy, or download official release files")
+    p_build.add_argument("--mirror", help="download from MIRROR/HOST/PATH instead of https://HOST/PATH")
+    p_build.set_defaults(func=cmd_build)
+    p_verify = sub.add_parser("verify", help="check a bundle against its SHA256SUMS")
+    p_verify.add_argument("dir", type=Path, nargs="?", default=DEFAULT_OUT)
+    p_verify.set_defaults(func=cmd_verify)
+    sub.add_parser("pin", help="rewrite bundle/go/*/go.mod and go.sum from bundle/versions.yml").set_defaults(func=cmd_pin)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (progress.StepFailed, checksums.ChecksumError, versions.VersionsError, gomodule.WrapperError) as error:
+        print(f"bundle: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # a download error or anything unforeseen: one line, not a traceback
+        from bundler.download import DownloadError
+
+        if isinstance(error, DownloadError):
+            print(f"bundle: {error}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Builds the lab's offline bundle: Kubernetes, its images and the container runtime (scripts/bundle.py)."""

@@ -1,0 +1,222 @@
+"""Assemble the bundle: every component built (or downloaded) once into the cache, then hard-linked
+into one directory with manifest.json and SHA256SUMS."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from . import artifacts, download, gobuild, images, oci, progress, rootfs
+from .checksums import SUMS_FILE, sha256_file, write_sums
+from .gomodule import module_source, pinned_version
+from .recipes import BY_NAME, GO_COMPONENTS, KUBERNETES, GoComponent
+from .versions import Versions, etcd_module_version, load
+
+MANIFEST = "manifest.json"
+BUNDLE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Context:
+    repo: Path
+    cache: Path
+    versions: Versions
+    source: str  # "build" or "download"
+    mirror: str | None = None
+
+    def wrapper(self, component: GoComponent) -> Path:
+        return self.repo / "bundle" / "go" / component.name
+
+
+def _go_version() -> str:
+    return subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def release_date(ctx: Context) -> str:
+    """The Kubernetes module's publication time: a fixed date, so rebuilt images are byte-identical."""
+    if ctx.source != "build":
+        return "1970-01-01T00:00:00Z"
+    info = subprocess.run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{ctx.versions.kubernetes}"],
+                          env={**os.environ, "GOMODCACHE": str(ctx.cache / "gomod"), "GOWORK": "off"},
+                          capture_output=True, text=True, check=True)
+    return json.loads(info.stdout)["Time"]
+
+
+def component_artifact(ctx: Context, component: GoComponent, version: str, date: str) -> tuple[Path, dict[str, str]]:
+    if ctx.source == "download":
+        key = artifacts.key("download", component.name, version, ctx.versions.download, ctx.mirror)
+        return artifacts.cached(ctx.cache, f"dl-{component.name}", key, lambda tmp: _download(ctx, component, version, tmp))
+    wrapper = ctx.wrapper(component)
+    key = artifacts.key(
+        "build", component.name, version, component.packages, component.tags, component.cgo,
+        component.ldflags(version, date), (wrapper / "go.mod").read_text(), (wrapper / "go.sum").read_text(),
+        _go_version(),
+    )
+    return artifacts.cached(
+        ctx.cache, component.name, key,
+        lambda tmp: gobuild.build_component(component, version, date, wrapper, ctx.cache, tmp),
+    )
+
+
+def _download(ctx: Context, component: GoComponent, version: str, tmp: Path) -> None:
+    download.download_component(component.name, version, ctx.versions.arch, ctx.versions.download, ctx.mirror, tmp)
+    gobuild.check_versions(component, version, tmp)
+
+
+def kubeadm_images(kubeadm: Path, version: str) -> list[str]:
+    """What kubeadm itself will pull for this version (no network: the version is given)."""
+    result = subprocess.run([str(kubeadm), "config", "images", "list", "--kubernetes-version", version],
+                            capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0:
+        raise progress.StepFailed(f"kubeadm config images list failed: {result.stderr.strip()}")
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def tag_of(references: list[str], short: str) -> str:
+    for ref in references:
+        if images.short_name(ref) == short:
+            return ref.rsplit(":", 1)[1]
+    raise progress.StepFailed(f"kubeadm config images list names no {short} image: {references}")
+
+
+def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirror: str | None = None) -> dict:
+    start = time.monotonic()
+    versions = load(repo / "bundle" / "versions.yml", repo / "inventory" / "topology.yml")
+    cache.mkdir(parents=True, exist_ok=True)
+    ctx = Context(repo=repo, cache=cache, versions=versions, source=source, mirror=mirror)
+    date = release_date(ctx)
+    epoch = int(datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp())
+    progress.say(f"source: {source}; cache: {cache}; Kubernetes {versions.kubernetes}")
+
+    built: dict[str, tuple[Path, dict[str, str], str]] = {}
+    kube_dir, kube_sums = component_artifact(ctx, KUBERNETES, versions.kubernetes, date)
+    built["kubernetes"] = (kube_dir, kube_sums, versions.kubernetes)
+    references = kubeadm_images(kube_dir / "kubeadm", versions.kubernetes)
+    derived = {"etcd": etcd_module_version(tag_of(references, "etcd")), "coredns": tag_of(references, "coredns")}
+    pause_version = tag_of(references, "pause")
+
+    for component in GO_COMPONENTS:
+        if component.name in built:
+            continue
+        version = versions.pins.get(component.name) or derived[component.name]
+        if source == "build" and component.name in derived:
+            pinned = pinned_version(component, ctx.wrapper(component))
+            if pinned != version:
+                raise progress.StepFailed(
+                    f"kubeadm {versions.kubernetes} asks for {component.name} {version}, but bundle/go/"
+                    f"{component.name} pins {pinned}: run scripts/bundle.py pin"
+                )
+        path, sums = component_artifact(ctx, component, version, date)
+        built[component.name] = (path, sums, version)
+
+    pause_dir, pause_sums = _pause(ctx, pause_version)
+    built["pause"] = (pause_dir, pause_sums, pause_version)
+
+    binaries = {name: (path / name, sums[name]) for path, sums, _ in built.values() for name in sums}
+    base_dir, base_sums = artifacts.cached(
+        cache, "kube-proxy-base", artifacts.key("rootfs", rootfs.SUITE, rootfs.PACKAGES, rootfs.PRUNE, epoch),
+        lambda tmp: rootfs.build_layer(repo, cache, tmp / "layer.tar", epoch),
+    )
+    image_files = {}
+    for ref in references:
+        image_files[ref] = _image(ctx, ref, binaries, base_dir / "layer.tar", base_sums["layer.tar"], date, epoch)
+
+    manifest = _assemble(ctx, out, built, image_files, references, date)
+    progress.say(f"bundle ready in {out} ({progress.elapsed(time.monotonic() - start)})")
+    return manifest
+
+
+def _pause(ctx: Context, version: str) -> tuple[Path, dict[str, str]]:
+    # Both sources take pause.c from the pinned Kubernetes module (checksummed by the Go sum database).
+    source = module_source("k8s.io/kubernetes", ctx.versions.kubernetes, ctx.cache)
+    pause_c = source / "build/pause/linux/pause.c"
+    gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True, check=False).stdout.splitlines()[:1]
+    key = artifacts.key("pause", version, sha256_file(pause_c), gcc)
+    return artifacts.cached(ctx.cache, "pause", key, lambda tmp: gobuild.build_pause(source, version, ctx.cache, tmp))
+
+
+def _image(ctx: Context, ref: str, binaries: dict[str, tuple[Path, str]], base: Path, base_sum: str,
+           date: str, epoch: int) -> tuple[Path, str]:
+    image = images.image_for(ref, {n: p for n, (p, _) in binaries.items()}, base, date, epoch)
+    digests = {n: d for n, (_, d) in binaries.items()}
+    inputs = sorted((e.path, e.mode, e.directory, e.link, digests.get(e.source.name) if e.source else
+                     (e.data or b"").hex()) for e in image.entries)
+    uses_base = image.base_layer is not None
+    key = artifacts.key("image", images.IMAGE_RECIPE_VERSION, ref, inputs, base_sum if uses_base else None,
+                        image.entrypoint, image.env, image.user, date)
+    short = images.short_name(ref)
+    path, sums = artifacts.cached(
+        ctx.cache, f"image-{short}", key,
+        lambda tmp: _write_image(image, tmp / f"{short}.tar", short),
+    )
+    return path / f"{short}.tar", sums[f"{short}.tar"]
+
+
+def _write_image(image: oci.Image, dest: Path, short: str) -> None:
+    started = time.monotonic()
+    oci.write_archive(image, dest)
+    progress.say(f"image {image.name}: written in {progress.elapsed(time.monotonic() - started)}")
+
+
+def _assemble(ctx: Context, out: Path, built: dict, image_files: dict, references: list[str], date: str) -> dict:
+    work = out.with_name(out.name + ".tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    known: dict[str, str] = {}
+    files: dict[str, dict[str, str]] = {}
+
+    def place(src: Path, rel: str, digest: str, component: str, version: str) -> None:
+        dest = work / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dest)
+        except OSError:
+            shutil.copy2(src, dest)
+        known[rel] = digest
+        files[rel] = {"component": component, "version": version}
+
+    for name, (path, sums, version) in built.items():
+        recipe = BY_NAME.get(name)
+        if recipe is None:
+            continue
+        for binary in recipe.node_binaries:
+            place(path / binary, f"{recipe.node_dir}/{binary}", sums[binary], name, version)
+    image_list = []
+    for ref in references:
+        path, digest = image_files[ref]
+        rel = images.archive_name(ref)
+        place(path, rel, digest, images.short_name(ref), ref.rsplit(":", 1)[1])
+        image_list.append({"name": ref, "file": rel})
+
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "arch": ctx.versions.arch,
+        "source": ctx.source,
+        "built_from": "Go module proxy" if ctx.source == "build" else "official release files",
+        "date": date,
+        "kubernetes_version": ctx.versions.kubernetes,
+        "components": {
+            name: {"version": version, **({"module": BY_NAME[name].module} if name in BY_NAME else
+                                          {"source": "k8s.io/kubernetes build/pause/linux/pause.c"})}
+            for name, (_, _, version) in built.items()
+        },
+        "images": image_list,
+        "files": files,
+    }
+    (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_sums(work, known)
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    work.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    return manifest
+
+
+__all__ = ["MANIFEST", "SUMS_FILE", "build_bundle"]

@@ -1,0 +1,159 @@
+"""How each component of the bundle is built from its Go module: packages, flags, version stamps,
+and the version each binary must report afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+K8S_VERSION_PACKAGES = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    """Run the binary with argv; its output must contain the text expect(version) returns."""
+
+    argv: tuple[str, ...]
+    expect: Callable[[str], str]
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class GoComponent:
+    name: str
+    module: str
+    packages: tuple[str, ...]
+    cgo: bool = False
+    tags: tuple[str, ...] = ()
+    ldflags: Callable[[str, str], list[str]] = lambda version, date: []
+    # For modules whose go.mod replaces sibling modules with local paths (Kubernetes' staging
+    # modules, etcd's submodules): the served version of each sibling, given the pin.
+    sibling_version: Callable[[str], str] | None = None
+    checks: dict[str, VersionCheck] = field(default_factory=dict)
+    # Binaries the nodes run directly (bundle bin/ or cni/bin/); the rest go into images only.
+    node_binaries: tuple[str, ...] = ()
+    node_dir: str = "bin"
+
+
+def _kubernetes_ldflags(version: str, date: str) -> list[str]:
+    _, minor, _ = version[1:].split(".")
+    values = {
+        "gitVersion": version,
+        "gitMajor": "1",
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": date,
+    }
+    return ["-s", "-w"] + [f"-X {pkg}.{key}={value}" for key, value in values.items() for pkg in K8S_VERSION_PACKAGES]
+
+
+def _kube_check(version: str) -> str:
+    return f"Kubernetes {version}"
+
+
+_K8S_SERVER = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")
+
+KUBERNETES = GoComponent(
+    name="kubernetes",
+    module="k8s.io/kubernetes",
+    packages=tuple(f"k8s.io/kubernetes/cmd/{c}" for c in ("kubeadm", "kubelet", "kubectl") + _K8S_SERVER),
+    # The tags upstream's hack/lib/golang.sh builds with.
+    tags=("selinux", "notest"),
+    ldflags=_kubernetes_ldflags,
+    sibling_version=lambda v: "v0." + v.split(".", 1)[1],
+    checks={
+        "kubeadm": VersionCheck(("version", "-o", "short"), lambda v: v),
+        "kubelet": VersionCheck(("--version",), _kube_check),
+        "kubectl": VersionCheck(("version", "--client"), lambda v: f"Client Version: {v}"),
+        **{name: VersionCheck(("--version",), _kube_check) for name in _K8S_SERVER},
+    },
+    node_binaries=("kubeadm", "kubelet", "kubectl"),
+)
+
+ETCD = GoComponent(
+    name="etcd",
+    module="go.etcd.io/etcd/v3",
+    packages=("go.etcd.io/etcd/v3", "go.etcd.io/etcd/etcdctl/v3", "go.etcd.io/etcd/etcdutl/v3"),
+    ldflags=lambda version, date: ["-s", "-w"],
+    sibling_version=lambda v: v,
+    checks={
+        "etcd": VersionCheck(("--version",), lambda v: f"etcd Version: {v[1:]}"),
+        "etcdctl": VersionCheck(("version",), lambda v: f"etcdctl version: {v[1:]}"),
+        "etcdutl": VersionCheck(("version",), lambda v: f"etcdutl version: {v[1:]}"),
+    },
+)
+
+COREDNS = GoComponent(
+    name="coredns",
+    module="github.com/coredns/coredns",
+    packages=("github.com/coredns/coredns",),
+    ldflags=lambda version, date: ["-s", "-w"],
+    checks={"coredns": VersionCheck(("-version",), lambda v: f"CoreDNS-{v[1:]}")},
+)
+
+_CONTAINERD_VERSION = "github.com/containerd/containerd/v2/version"
+CONTAINERD = GoComponent(
+    name="containerd",
+    module="github.com/containerd/containerd/v2",
+    packages=tuple(
+        f"github.com/containerd/containerd/v2/cmd/{c}" for c in ("containerd", "containerd-shim-runc-v2", "ctr")
+    ),
+    # btrfs needs cgo headers; the lab uses the overlayfs snapshotter.
+    tags=("no_btrfs",),
+    ldflags=lambda version, date: [
+        "-s", "-w",
+        f"-X {_CONTAINERD_VERSION}.Version={version}",
+        f"-X {_CONTAINERD_VERSION}.Package=github.com/containerd/containerd/v2",
+    ],
+    checks={
+        "containerd": VersionCheck(("--version",), lambda v: f"containerd github.com/containerd/containerd/v2 {v}"),
+        "ctr": VersionCheck(("--version",), lambda v: f"ctr github.com/containerd/containerd/v2 {v}"),
+        "containerd-shim-runc-v2": VersionCheck(("-v",), lambda v: f"Version:  {v}"),
+    },
+    node_binaries=("containerd", "containerd-shim-runc-v2", "ctr"),
+)
+
+RUNC = GoComponent(
+    name="runc",
+    module="github.com/opencontainers/runc",
+    packages=("github.com/opencontainers/runc",),
+    # seccomp needs cgo and libseccomp, linked statically so the binary runs on any distribution.
+    # Upstream's libpathrs tag needs a Rust library; runc works without it.
+    cgo=True,
+    tags=("seccomp", "urfave_cli_no_docs", "netgo", "osusergo"),
+    ldflags=lambda version, date: ["-s", "-w", "-extldflags", "-static"],
+    checks={"runc": VersionCheck(("--version",), lambda v: f"runc version {v[1:]}")},
+    node_binaries=("runc",),
+)
+
+CRI_TOOLS = GoComponent(
+    name="cri_tools",
+    module="sigs.k8s.io/cri-tools",
+    packages=("sigs.k8s.io/cri-tools/cmd/crictl",),
+    ldflags=lambda version, date: ["-s", "-w", f"-X sigs.k8s.io/cri-tools/pkg/version.Version={version}"],
+    checks={"crictl": VersionCheck(("--version",), lambda v: f"crictl version {v}")},
+    node_binaries=("crictl",),
+)
+
+CNI_PLUGINS_LIST = (
+    "main/bridge", "main/loopback", "main/host-device", "main/ptp", "main/macvlan", "main/ipvlan",
+    "main/vlan", "main/dummy", "main/tap", "ipam/host-local", "ipam/static", "ipam/dhcp",
+    "meta/portmap", "meta/bandwidth", "meta/firewall", "meta/tuning", "meta/sbr", "meta/vrf",
+)
+CNI_PLUGINS = GoComponent(
+    name="cni_plugins",
+    module="github.com/containernetworking/plugins",
+    packages=tuple(f"github.com/containernetworking/plugins/plugins/{p}" for p in CNI_PLUGINS_LIST),
+    ldflags=lambda version, date: [
+        "-s", "-w",
+        f"-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion={version}",
+    ],
+    # A CNI plugin run without CNI_COMMAND prints its name and version.
+    checks={p.split("/")[1]: VersionCheck((), lambda v, name=p.split("/")[1]: f"CNI {name} plugin {v}")
+            for p in CNI_PLUGINS_LIST if p != "ipam/dhcp"},
+    node_binaries=tuple(p.split("/")[1] for p in CNI_PLUGINS_LIST),
+    node_dir="cni/bin",
+)
+
+GO_COMPONENTS = (KUBERNETES, ETCD, COREDNS, CONTAINERD, RUNC, CRI_TOOLS, CNI_PLUGINS)
+BY_NAME = {c.name: c for c in GO_COMPONENTS}

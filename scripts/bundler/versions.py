@@ -1,0 +1,89 @@
+"""The pins of bundle/versions.yml, validated, and the versions kubeadm itself asks for."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+PIN = re.compile(r"^v\d+\.\d+\.\d+$")
+PINNED = ("kubernetes", "containerd", "runc", "cri_tools", "cni_plugins")
+# Read from kubeadm's constants in the pinned module (cmd/kubeadm/app/constants/constants.go).
+KUBEADM_CONSTANTS = {
+    "etcd": re.compile(r'DefaultEtcdVersion\s*=\s*"([^"]+)"'),
+    "coredns": re.compile(r'CoreDNSVersion\s*=\s*"([^"]+)"'),
+    "pause": re.compile(r'PauseVersion\s*=\s*"([^"]+)"'),
+}
+
+
+class VersionsError(ValueError):
+    """bundle/versions.yml is malformed or disagrees with the topology."""
+
+
+@dataclass(frozen=True)
+class Versions:
+    arch: str
+    pins: dict[str, str]
+    download: dict[str, str]
+
+    @property
+    def kubernetes(self) -> str:
+        return self.pins["kubernetes"]
+
+    @property
+    def staging(self) -> str:
+        """The k8s.io staging modules are tagged v0.<minor>.<patch> for Kubernetes v1.<minor>.<patch>."""
+        major, minor, patch = self.kubernetes[1:].split(".")
+        return f"v0.{minor}.{patch}"
+
+
+def load(path: Path, topology: Path | None = None) -> Versions:
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise VersionsError(f"{path}: expected a mapping")
+    pins = {}
+    for name in PINNED:
+        value = data.get(name)
+        if not isinstance(value, str) or not PIN.match(value):
+            raise VersionsError(f"{path}: {name} must be a version like v1.2.3, got {value!r}")
+        pins[name] = value
+    if data.get("arch") != "amd64":
+        raise VersionsError(f"{path}: arch must be amd64 (the only architecture built and tested), got {data.get('arch')!r}")
+    download = data.get("download") or {}
+    missing = [k for name in PINNED + ("etcd", "coredns") for k in (name, f"{name}_sha256") if k not in download]
+    if missing:
+        raise VersionsError(f"{path}: download lacks URL templates for {', '.join(missing)}")
+    versions = Versions(arch=data["arch"], pins=pins, download=download)
+    if topology is not None:
+        check_topology(versions, topology)
+    return versions
+
+
+def check_topology(versions: Versions, topology: Path) -> None:
+    """The bundle's Kubernetes must be the topology's kubernetes_version (a minor, or that exact patch)."""
+    wanted = str(yaml.safe_load(topology.read_text()).get("kubernetes_version", "")).lstrip("v")
+    built = versions.kubernetes[1:]
+    if not (built == wanted or built.startswith(wanted + ".")):
+        raise VersionsError(
+            f"bundle/versions.yml pins Kubernetes {versions.kubernetes} but {topology} asks for "
+            f"kubernetes_version {wanted!r}: bump both together"
+        )
+
+
+def kubeadm_constants(kubernetes_source: Path) -> dict[str, str]:
+    """etcd, CoreDNS and pause versions from kubeadm's constants.go in the Kubernetes module source."""
+    text = (kubernetes_source / "cmd/kubeadm/app/constants/constants.go").read_text()
+    found = {}
+    for name, pattern in KUBEADM_CONSTANTS.items():
+        match = pattern.search(text)
+        if not match:
+            raise VersionsError(f"kubeadm's constants.go has no {pattern.pattern!r}: the module layout changed")
+        found[name] = match.group(1)
+    return found
+
+
+def etcd_module_version(image_tag: str) -> str:
+    """kubeadm names etcd images 3.7.0-0 (a build suffix); the Go module is v3.7.0."""
+    return "v" + image_tag.split("-", 1)[0]
