@@ -19,10 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
-from bundler import build, checksums, gomodule, progress, recipes, versions  # noqa: E402
+from bundler import build, checksums, download, gomodule, progress, recipes, versions
 
 DEFAULT_OUT = Path(os.environ.get("LAB_BUNDLE_DIR") or REPO / ".cache" / "bundle")
-DEFAULT_CACHE = Path(os.environ.get("LAB_BUNDLE_CACHE") or "/var/tmp/k8s-lab/bundle")
+# Outside the repository and kept across clones; /var/tmp survives reboots, unlike /tmp.
+DEFAULT_CACHE = Path(os.environ.get("LAB_BUNDLE_CACHE") or "/var/tmp/k8s-lab/bundle")  # noqa: S108
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -58,20 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     p_verify = sub.add_parser("verify", help="check a bundle against its SHA256SUMS")
     p_verify.add_argument("dir", type=Path, nargs="?", default=DEFAULT_OUT)
     p_verify.set_defaults(func=cmd_verify)
-    sub.add_parser("pin", help="rewrite bundle/go/*/go.mod and go.sum from bundle/versions.yml").set_defaults(func=cmd_pin)
+    p_pin = sub.add_parser("pin", help="rewrite bundle/go/*/go.mod and go.sum from bundle/versions.yml")
+    p_pin.set_defaults(func=cmd_pin)
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (progress.StepFailed, checksums.ChecksumError, versions.VersionsError, gomodule.WrapperError) as error:
+    except (progress.StepFailed, checksums.ChecksumError, versions.VersionsError, gomodule.WrapperError,
+            download.DownloadError) as error:
         print(f"bundle: {error}", file=sys.stderr)
         return 1
-    except Exception as error:  # a download error or anything unforeseen: one line, not a traceback
-        from bundler.download import DownloadError
-
-        if isinstance(error, DownloadError):
-            print(f"bundle: {error}", file=sys.stderr)
-            return 1
-        raise
     return 0
 
 

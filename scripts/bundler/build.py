@@ -39,9 +39,8 @@ def _go_version() -> str:
 
 
 def release_date(ctx: Context) -> str:
-    """The Kubernetes module's publication time: a fixed date, so rebuilt images are byte-identical."""
-    if ctx.source != "build":
-        return "1970-01-01T00:00:00Z"
+    """The Kubernetes module's publication time: a fixed date, so images made from the same binaries
+    are byte-identical, whichever source the binaries came from."""
     info = subprocess.run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{ctx.versions.kubernetes}"],
                           env={**os.environ, "GOMODCACHE": str(ctx.cache / "gomod"), "GOWORK": "off"},
                           capture_output=True, text=True, check=True)
@@ -51,7 +50,8 @@ def release_date(ctx: Context) -> str:
 def component_artifact(ctx: Context, component: GoComponent, version: str, date: str) -> tuple[Path, dict[str, str]]:
     if ctx.source == "download":
         key = artifacts.key("download", component.name, version, ctx.versions.download, ctx.mirror)
-        return artifacts.cached(ctx.cache, f"dl-{component.name}", key, lambda tmp: _download(ctx, component, version, tmp))
+        return artifacts.cached(ctx.cache, f"dl-{component.name}", key,
+                                lambda tmp: _download(ctx, component, version, tmp))
     wrapper = ctx.wrapper(component)
     key = artifacts.key(
         "build", component.name, version, component.packages, component.tags, component.cgo,
@@ -191,7 +191,7 @@ def _assemble(ctx: Context, out: Path, built: dict, image_files: dict, reference
         path, digest = image_files[ref]
         rel = images.archive_name(ref)
         place(path, rel, digest, images.short_name(ref), ref.rsplit(":", 1)[1])
-        image_list.append({"name": ref, "file": rel})
+        image_list.append({"name": ref, "file": rel, "digest": oci.manifest_digest(path)})
 
     manifest = {
         "format": BUNDLE_FORMAT,

@@ -3,6 +3,7 @@ publishes beside it, unpacked into the same artifacts the build source makes."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import tarfile
@@ -13,8 +14,6 @@ from pathlib import Path
 from . import progress
 from .checksums import ChecksumError, upstream_digest
 from .recipes import BY_NAME
-
-import hashlib
 
 
 class DownloadError(RuntimeError):
@@ -69,7 +68,8 @@ def fetch_verified(url: str, sums_url: str) -> bytes:
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise DownloadError(
-            f"checksum mismatch for {url}: {sums_url} publishes {expected}, the file has {actual}; nothing was installed"
+            f"checksum mismatch for {url}: {sums_url} publishes {expected}, the file has {actual}; "
+            "nothing was installed"
         )
     return data
 

@@ -42,17 +42,17 @@ def image_for(reference: str, binaries: dict[str, Path], kube_proxy_base: Path |
         return [Entry(f"usr/local/bin/{n}", 0o755, source=binaries[n]) for n in names]
 
     if name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
-        return Image(entries=base_files() + local_bin(name), entrypoint=[f"/usr/local/bin/{name}"], **common)
+        return Image(entries=[*base_files(), *local_bin(name)], entrypoint=[f"/usr/local/bin/{name}"], **common)
     if name == "kube-proxy":
         if kube_proxy_base is None:
             raise ValueError("kube-proxy needs its Debian base layer")
         return Image(entries=local_bin("kube-proxy"), base_layer=kube_proxy_base,
                      entrypoint=["/usr/local/bin/kube-proxy"], **common)
     if name == "etcd":
-        return Image(entries=base_files() + local_bin("etcd", "etcdctl", "etcdutl")
-                     + [Entry("var/lib/etcd", 0o700, directory=True)], **common)
+        return Image(entries=[*base_files(), *local_bin("etcd", "etcdctl", "etcdutl"),
+                              Entry("var/lib/etcd", 0o700, directory=True)], **common)
     if name == "coredns":
-        return Image(entries=base_files() + [Entry("coredns", 0o755, source=binaries["coredns"])],
+        return Image(entries=[*base_files(), Entry("coredns", 0o755, source=binaries["coredns"])],
                      entrypoint=["/coredns"], **common)
     if name == "pause":
         return Image(entries=[Entry("pause", 0o755, source=binaries["pause"])], entrypoint=["/pause"],

@@ -168,6 +168,12 @@ def write_archive(image: Image, dest: Path) -> str:
     return _digest(manifest)
 
 
+def manifest_digest(path: Path) -> str:
+    """The digest of the image manifest an archive's index points at (what `ctr images ls` shows)."""
+    with tarfile.open(path) as tar:
+        return json.load(tar.extractfile("index.json"))["manifests"][0]["digest"]
+
+
 def read_archive(path: Path) -> dict[str, object]:
     """The name, config and file list of an archive written by write_archive (for tests and checks)."""
     with tarfile.open(path) as tar:

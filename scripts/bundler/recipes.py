@@ -56,7 +56,7 @@ _K8S_SERVER = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "k
 KUBERNETES = GoComponent(
     name="kubernetes",
     module="k8s.io/kubernetes",
-    packages=tuple(f"k8s.io/kubernetes/cmd/{c}" for c in ("kubeadm", "kubelet", "kubectl") + _K8S_SERVER),
+    packages=tuple(f"k8s.io/kubernetes/cmd/{c}" for c in ("kubeadm", "kubelet", "kubectl", *_K8S_SERVER)),
     # The tags upstream's hack/lib/golang.sh builds with.
     tags=("selinux", "notest"),
     ldflags=_kubernetes_ldflags,
@@ -140,6 +140,13 @@ CNI_PLUGINS_LIST = (
     "main/vlan", "main/dummy", "main/tap", "ipam/host-local", "ipam/static", "ipam/dhcp",
     "meta/portmap", "meta/bandwidth", "meta/firewall", "meta/tuning", "meta/sbr", "meta/vrf",
 )
+_CNI_NAMES = tuple(p.split("/")[1] for p in CNI_PLUGINS_LIST)
+
+
+def _cni_check(name: str) -> Callable[[str], str]:
+    return lambda version: f"CNI {name} plugin {version}"
+
+
 CNI_PLUGINS = GoComponent(
     name="cni_plugins",
     module="github.com/containernetworking/plugins",
@@ -149,9 +156,8 @@ CNI_PLUGINS = GoComponent(
         f"-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion={version}",
     ],
     # A CNI plugin run without CNI_COMMAND prints its name and version.
-    checks={p.split("/")[1]: VersionCheck((), lambda v, name=p.split("/")[1]: f"CNI {name} plugin {v}")
-            for p in CNI_PLUGINS_LIST if p != "ipam/dhcp"},
-    node_binaries=tuple(p.split("/")[1] for p in CNI_PLUGINS_LIST),
+    checks={name: VersionCheck((), _cni_check(name)) for name in _CNI_NAMES if name != "dhcp"},
+    node_binaries=_CNI_NAMES,
     node_dir="cni/bin",
 )
 

@@ -35,7 +35,7 @@ class Versions:
     @property
     def staging(self) -> str:
         """The k8s.io staging modules are tagged v0.<minor>.<patch> for Kubernetes v1.<minor>.<patch>."""
-        major, minor, patch = self.kubernetes[1:].split(".")
+        _, minor, patch = self.kubernetes[1:].split(".")
         return f"v0.{minor}.{patch}"
 
 
@@ -50,9 +50,9 @@ def load(path: Path, topology: Path | None = None) -> Versions:
             raise VersionsError(f"{path}: {name} must be a version like v1.2.3, got {value!r}")
         pins[name] = value
     if data.get("arch") != "amd64":
-        raise VersionsError(f"{path}: arch must be amd64 (the only architecture built and tested), got {data.get('arch')!r}")
+        raise VersionsError(f"{path}: arch must be amd64 (the only one built and tested), got {data.get('arch')!r}")
     download = data.get("download") or {}
-    missing = [k for name in PINNED + ("etcd", "coredns") for k in (name, f"{name}_sha256") if k not in download]
+    missing = [k for name in (*PINNED, "etcd", "coredns") for k in (name, f"{name}_sha256") if k not in download]
     if missing:
         raise VersionsError(f"{path}: download lacks URL templates for {', '.join(missing)}")
     versions = Versions(arch=data["arch"], pins=pins, download=download)

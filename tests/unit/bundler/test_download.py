@@ -1,0 +1,153 @@
+"""The download source against a loopback HTTP server that serves releases in the official layout:
+files whose checksum matches what the project publishes are unpacked, anything else is refused."""
+
+import hashlib
+import io
+import tarfile
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from bundler.download import DownloadError, download_component, mirrored
+from bundler.gobuild import check_versions
+from bundler.recipes import BY_NAME
+from bundler.versions import load
+
+ROOT = Path(__file__).resolve().parents[3]
+VERSIONS = load(ROOT / "bundle" / "versions.yml")
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _script(text: str) -> bytes:
+    """A stand-in binary: a shell script that prints what the real one prints for its version."""
+    return f"#!/bin/sh\necho '{text}'\n".encode()
+
+
+def _publish(root: Path, url: str, data: bytes, sums_url: str, sums_text: str | None = None) -> None:
+    for target, content in ((url, data), (sums_url, None)):
+        path = root / mirrored(target, "x").split("/", 1)[1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content is not None:
+            path.write_bytes(content)
+    name = url.rsplit("/", 1)[-1]
+    sums_path = root / mirrored(sums_url, "x").split("/", 1)[1]
+    if sums_text is None:
+        sums_text = f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+    sums_path.write_text(sums_text)
+
+
+def _tgz(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _url(key, version, name=""):
+    return VERSIONS.download[key].format(version=version, bare=version.lstrip("v"), arch="amd64", name=name)
+
+
+def test_mirrored_url_keeps_host_and_path():
+    assert mirrored("https://dl.k8s.io/release/v1/bin/kubeadm", "http://127.0.0.1:8/") == (
+        "http://127.0.0.1:8/dl.k8s.io/release/v1/bin/kubeadm"
+    )
+    assert mirrored("https://dl.k8s.io/a", None) == "https://dl.k8s.io/a"
+
+
+def test_an_archive_release_is_verified_and_unpacked(server, tmp_path):
+    root, base = server
+    version = VERSIONS.pins["cri_tools"]
+    archive = _tgz({"crictl": _script(f"crictl version {version}")})
+    _publish(root, _url("cri_tools", version), archive, _url("cri_tools_sha256", version),
+             sums_text=hashlib.sha256(archive).hexdigest() + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    download_component("cri_tools", version, "amd64", VERSIONS.download, base, out)
+    assert (out / "crictl").read_bytes() == _script(f"crictl version {version}")
+    check_versions(BY_NAME["cri_tools"], version, out)
+
+
+def test_per_binary_release_with_bare_digests(server, tmp_path):
+    root, base = server
+    version = VERSIONS.kubernetes
+    for binary, check in BY_NAME["kubernetes"].checks.items():
+        data = _script(check.expect(version))
+        _publish(root, _url("kubernetes", version, binary), data, _url("kubernetes_sha256", version, binary),
+                 sums_text=hashlib.sha256(data).hexdigest())
+    out = tmp_path / "out"
+    out.mkdir()
+    download_component("kubernetes", version, "amd64", VERSIONS.download, base, out)
+    check_versions(BY_NAME["kubernetes"], version, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(BY_NAME["kubernetes"].checks)
+
+
+def test_a_single_file_release_is_renamed(server, tmp_path):
+    root, base = server
+    version = VERSIONS.pins["runc"]
+    data = _script(f"runc version {version[1:]}")
+    sums = f"{hashlib.sha256(b'other').hexdigest()}  runc.arm64\n{hashlib.sha256(data).hexdigest()}  runc.amd64\n"
+    _publish(root, _url("runc", version), data, _url("runc_sha256", version), sums_text=sums)
+    out = tmp_path / "out"
+    out.mkdir()
+    download_component("runc", version, "amd64", VERSIONS.download, base, out)
+    assert (out / "runc").read_bytes() == data
+
+
+def test_a_tampered_file_is_refused_and_nothing_written(server, tmp_path):
+    root, base = server
+    version = VERSIONS.pins["containerd"]
+    genuine = _tgz({"bin/containerd": _script("genuine")})
+    _publish(root, _url("containerd", version), genuine, _url("containerd_sha256", version))
+    tampered = _tgz({"bin/containerd": _script("tampered")})
+    (root / mirrored(_url("containerd", version), "x").split("/", 1)[1]).write_bytes(tampered)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DownloadError, match=r"checksum mismatch for .*containerd-.*linux-amd64\.tar\.gz"):
+        download_component("containerd", version, "amd64", VERSIONS.download, base, out)
+    assert list(out.iterdir()) == []
+
+
+def test_a_release_without_a_checksum_file_is_refused(server, tmp_path):
+    _, base = server
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DownloadError, match=r"cannot fetch .*\.sha256"):
+        download_component("cni_plugins", VERSIONS.pins["cni_plugins"], "amd64", VERSIONS.download, base, out)
+
+
+def test_an_archive_lacking_a_binary_is_refused(server, tmp_path):
+    root, base = server
+    version = VERSIONS.pins["containerd"]
+    archive = _tgz({"bin/containerd": _script("only containerd")})
+    _publish(root, _url("containerd", version), archive, _url("containerd_sha256", version))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DownloadError, match="lacks containerd-shim-runc-v2, ctr"):
+        download_component("containerd", version, "amd64", VERSIONS.download, base, out)
+
+
+def test_a_binary_reporting_another_version_is_refused(tmp_path):
+    (tmp_path / "crictl").write_bytes(_script("crictl version v1.36.0"))
+    (tmp_path / "crictl").chmod(0o755)
+    with pytest.raises(Exception, match=r"does not report 'crictl version v1\.37\.0'"):
+        check_versions(BY_NAME["cri_tools"], "v1.37.0", tmp_path)

@@ -1,0 +1,69 @@
+"""bundle/versions.yml: the repository's own file loads, and bad pins stop with a clear message."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from bundler.versions import VersionsError, etcd_module_version, kubeadm_constants, load
+
+ROOT = Path(__file__).resolve().parents[3]
+VERSIONS = ROOT / "bundle" / "versions.yml"
+TOPOLOGY = ROOT / "inventory" / "topology.yml"
+
+
+def _write(tmp_path, **changes):
+    data = yaml.safe_load(VERSIONS.read_text())
+    data.update(changes)
+    path = tmp_path / "versions.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_repository_pins_load_and_match_the_topology():
+    versions = load(VERSIONS, TOPOLOGY)
+    minor = str(yaml.safe_load(TOPOLOGY.read_text())["kubernetes_version"])
+    assert versions.kubernetes.startswith(f"v{minor}.")
+    assert versions.staging == "v0." + versions.kubernetes.split(".", 1)[1]
+
+
+def test_a_kubernetes_pin_of_another_minor_than_the_topology_is_refused(tmp_path):
+    with pytest.raises(VersionsError, match="bump both together"):
+        load(_write(tmp_path, kubernetes="v1.36.4"), TOPOLOGY)
+
+
+@pytest.mark.parametrize("bad", ["1.37.2", "v1.37", "latest", None])
+def test_a_malformed_pin_is_refused_and_named(tmp_path, bad):
+    with pytest.raises(VersionsError, match="runc must be a version"):
+        load(_write(tmp_path, runc=bad))
+
+
+def test_another_architecture_is_refused(tmp_path):
+    with pytest.raises(VersionsError, match="arch must be amd64"):
+        load(_write(tmp_path, arch="arm64"))
+
+
+def test_a_missing_download_template_is_refused(tmp_path):
+    data = yaml.safe_load(VERSIONS.read_text())
+    del data["download"]["runc_sha256"]
+    path = tmp_path / "versions.yml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(VersionsError, match="runc_sha256"):
+        load(path)
+
+
+def test_kubeadm_constants_are_read_from_the_source(tmp_path):
+    constants = tmp_path / "cmd/kubeadm/app/constants"
+    constants.mkdir(parents=True)
+    (constants / "constants.go").write_text(
+        'const (\n\tDefaultEtcdVersion = "3.7.0-0"\n\tCoreDNSVersion = "v1.14.6"\n\tPauseVersion = "3.10.2"\n)\n'
+    )
+    assert kubeadm_constants(tmp_path) == {"etcd": "3.7.0-0", "coredns": "v1.14.6", "pause": "3.10.2"}
+    assert etcd_module_version("3.7.0-0") == "v3.7.0"
+
+
+def test_a_changed_constants_layout_is_reported(tmp_path):
+    constants = tmp_path / "cmd/kubeadm/app/constants"
+    constants.mkdir(parents=True)
+    (constants / "constants.go").write_text('const EtcdVersion = "3.7.0-0"\n')
+    with pytest.raises(VersionsError, match="module layout changed"):
+        kubeadm_constants(tmp_path)
