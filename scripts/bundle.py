@@ -42,6 +42,8 @@ def cmd_pin(args: argparse.Namespace) -> None:
     derived = versions.kubeadm_constants(source)
     wanted = {**pins.pins, "etcd": versions.etcd_module_version(derived["etcd"]), "coredns": derived["coredns"]}
     for component in recipes.GO_COMPONENTS:
+        if args.components and component.name not in args.components:
+            continue
         progress.say(f"pinning {component.module} {wanted[component.name]}")
         gomodule.pin(component, wanted[component.name], REPO / "bundle" / "go" / component.name, args.cache)
 
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p_verify.add_argument("dir", type=Path, nargs="?", default=DEFAULT_OUT)
     p_verify.set_defaults(func=cmd_verify)
     p_pin = sub.add_parser("pin", help="rewrite bundle/go/*/go.mod and go.sum from bundle/versions.yml")
+    p_pin.add_argument("components", nargs="*", help="only these (default: all)")
     p_pin.set_defaults(func=cmd_pin)
     args = parser.parse_args(argv)
     try:

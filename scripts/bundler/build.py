@@ -44,7 +44,7 @@ def release_date(ctx: Context) -> str:
     info = subprocess.run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{ctx.versions.kubernetes}"],
                           env={**os.environ, "GOMODCACHE": str(ctx.cache / "gomod"), "GOWORK": "off"},
                           capture_output=True, text=True, check=True)
-    return json.loads(info.stdout)["Time"]
+    return json.loads(Path(json.loads(info.stdout)["Info"]).read_text())["Time"]
 
 
 def component_artifact(ctx: Context, component: GoComponent, version: str, date: str) -> tuple[Path, dict[str, str]]:

@@ -24,12 +24,17 @@ def build_component(component: GoComponent, version: str, date: str, wrapper_dir
     argv += list(component.packages)
     progress.run(component.name, f"go build of {len(component.packages)} command(s) at {version}", argv,
                  cache / "logs" / f"{component.name}.log", cwd=wrapper_dir, env=go_env(cache, cgo=component.cgo))
+    for built, wanted in component.renames.items():
+        (out / built).rename(out / wanted)
     check_versions(component, version, out)
 
 
-def check_versions(component: GoComponent, version: str, bindir: Path) -> None:
-    """Every checked binary must print its pinned version; raise naming the first that does not."""
+def check_versions(component: GoComponent, version: str, bindir: Path, only: set[str] | None = None) -> None:
+    """Every checked binary (or those in only) must print its pinned version; raise naming the first that
+    does not."""
     for binary, check in component.checks.items():
+        if only is not None and binary not in only:
+            continue
         path = bindir / binary
         if not path.is_file():
             raise progress.StepFailed(f"{component.name}: {binary} was not built")

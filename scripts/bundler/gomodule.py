@@ -81,7 +81,9 @@ def pin(component: GoComponent, version: str, wrapper_dir: Path, cache: Path) ->
     (wrapper_dir / "go.mod").write_text(render_go_mod(component, version, (source / "go.mod").read_text()))
     env = go_env(cache, cgo=component.cgo)
     env["GOFLAGS"] = "-mod=mod"
-    result = subprocess.run(["go", "get", "-tool", *component.packages], cwd=wrapper_dir, env=env,
+    # Without @version, go get would move the module to its newest release.
+    packages = [f"{package}@{version}" for package in component.packages]
+    result = subprocess.run(["go", "get", "-tool", *packages], cwd=wrapper_dir, env=env,
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise WrapperError(f"{component.name}: go get -tool failed:\n{result.stderr}")

@@ -33,6 +33,8 @@ class GoComponent:
     # Binaries the nodes run directly (bundle bin/ or cni/bin/); the rest go into images only.
     node_binaries: tuple[str, ...] = ()
     node_dir: str = "bin"
+    # go build names a binary after its package directory; upstream renames some (etcd's is server/).
+    renames: dict[str, str] = field(default_factory=dict)
 
 
 def _kubernetes_ldflags(version: str, date: str) -> list[str]:
@@ -73,7 +75,8 @@ KUBERNETES = GoComponent(
 ETCD = GoComponent(
     name="etcd",
     module="go.etcd.io/etcd/v3",
-    packages=("go.etcd.io/etcd/v3", "go.etcd.io/etcd/etcdctl/v3", "go.etcd.io/etcd/etcdutl/v3"),
+    packages=("go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/etcdctl/v3", "go.etcd.io/etcd/etcdutl/v3"),
+    renames={"server": "etcd"},
     ldflags=lambda version, date: ["-s", "-w"],
     sibling_version=lambda v: v,
     checks={

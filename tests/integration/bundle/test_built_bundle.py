@@ -1,0 +1,122 @@
+"""The bundle `make bundle` built: every file checksummed, every binary at its pinned version, the
+images named as kubeadm asks for them, and a tampered copy refused."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bundler.checksums import SUMS_FILE, parse_sums, verify_tree
+from bundler.gobuild import check_versions
+from bundler.oci import extract_file, read_archive
+from bundler.recipes import BY_NAME
+from bundler.versions import load
+
+ROOT = Path(__file__).resolve().parents[3]
+VERSIONS = load(ROOT / "bundle" / "versions.yml", ROOT / "inventory" / "topology.yml")
+
+
+@pytest.fixture(scope="module")
+def manifest(bundle_dir):
+    return json.loads((bundle_dir / "manifest.json").read_text())
+
+
+def test_every_file_matches_sha256sums(bundle_dir):
+    sums = verify_tree(bundle_dir)
+    assert "bin/kubeadm" in sums and "manifest.json" in sums
+
+
+def test_the_manifest_records_the_pins(manifest):
+    assert manifest["kubernetes_version"] == VERSIONS.kubernetes
+    for name, version in VERSIONS.pins.items():
+        assert manifest["components"][name]["version"] == version, name
+
+
+@pytest.mark.parametrize("component", ["kubernetes", "containerd", "runc", "cri_tools", "cni_plugins"])
+def test_node_binaries_report_their_pinned_version(bundle_dir, component):
+    recipe = BY_NAME[component]
+    checked = set(recipe.checks) & set(recipe.node_binaries)
+    assert checked, component
+    check_versions(recipe, VERSIONS.pins[component], bundle_dir / recipe.node_dir, only=checked)
+
+
+def test_runc_is_built_with_seccomp(bundle_dir):
+    out = subprocess.run([bundle_dir / "bin" / "runc", "--version"], capture_output=True, text=True, check=True)
+    assert "seccomp" in out.stdout.lower(), out.stdout
+
+
+@pytest.mark.parametrize("binary", ["bin/kubeadm", "bin/kubelet", "bin/containerd", "bin/runc", "bin/crictl",
+                                    "cni/bin/bridge"])
+def test_binaries_are_static(bundle_dir, binary):
+    # ldd exits non-zero for a static binary; a dynamic one lists its libraries.
+    out = subprocess.run(["ldd", bundle_dir / binary], capture_output=True, text=True, check=False)
+    assert "not a dynamic executable" in out.stdout + out.stderr or "statically linked" in out.stdout, out.stdout
+
+
+def test_images_are_exactly_what_kubeadm_asks_for(bundle_dir, manifest):
+    listed = subprocess.run(
+        [bundle_dir / "bin" / "kubeadm", "config", "images", "list", "--kubernetes-version", VERSIONS.kubernetes],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert sorted(i["name"] for i in manifest["images"]) == sorted(listed)
+    for image in manifest["images"]:
+        assert read_archive(bundle_dir / image["file"])["name"] == image["name"]
+
+
+@pytest.mark.parametrize(("image", "member", "component", "binary"), [
+    ("kube-apiserver", "usr/local/bin/kube-apiserver", "kubernetes", "kube-apiserver"),
+    ("kube-controller-manager", "usr/local/bin/kube-controller-manager", "kubernetes", "kube-controller-manager"),
+    ("kube-scheduler", "usr/local/bin/kube-scheduler", "kubernetes", "kube-scheduler"),
+    ("kube-proxy", "usr/local/bin/kube-proxy", "kubernetes", "kube-proxy"),
+    ("etcd", "usr/local/bin/etcd", "etcd", "etcd"),
+    ("etcd", "usr/local/bin/etcdctl", "etcd", "etcdctl"),
+    ("coredns", "coredns", "coredns", "coredns"),
+])
+def test_image_binaries_report_the_versions_kubeadm_expects(bundle_dir, manifest, tmp_path, image, member,
+                                                            component, binary):
+    (tmp_path / binary).write_bytes(extract_file(bundle_dir / f"images/{image}.tar", member))
+    (tmp_path / binary).chmod(0o755)
+    check_versions(BY_NAME[component], manifest["components"][component]["version"], tmp_path, only={binary})
+
+
+def test_pause_reports_its_version(bundle_dir, manifest, tmp_path):
+    version = manifest["components"]["pause"]["version"]
+    (tmp_path / "pause").write_bytes(extract_file(bundle_dir / "images/pause.tar", "pause"))
+    (tmp_path / "pause").chmod(0o755)
+    out = subprocess.run([tmp_path / "pause", "-v"], capture_output=True, text=True, check=False)
+    assert f"pause.c v{version}" in out.stdout + out.stderr
+
+
+def test_kube_proxy_image_has_its_dataplane_tools(bundle_dir):
+    files = set(read_archive(bundle_dir / "images/kube-proxy.tar")["files"])
+    for tool in ("usr/sbin/iptables", "usr/sbin/nft", "usr/sbin/conntrack", "usr/sbin/ipset"):
+        assert tool in files, tool
+
+
+def _linked_copy(src: Path, dest: Path, tampered: str) -> None:
+    """A copy of the bundle that shares every file but one by hard link: the real bundle (whose files are
+    hard links into the build cache) is never written."""
+    for rel in parse_sums((src / SUMS_FILE).read_text()):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        if rel == tampered:
+            shutil.copyfile(src / rel, dest / rel)
+        else:
+            os.link(src / rel, dest / rel)
+    shutil.copyfile(src / SUMS_FILE, dest / SUMS_FILE)
+
+
+def test_verify_refuses_a_tampered_copy(bundle_dir, tmp_path):
+    copy = tmp_path / "bundle"
+    _linked_copy(bundle_dir, copy, "bin/crictl")
+    with (copy / "bin/crictl").open("r+b") as handle:
+        handle.seek(4096)
+        byte = handle.read(1)
+        handle.seek(4096)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    out = subprocess.run([sys.executable, ROOT / "scripts/bundle.py", "verify", copy],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 1
+    assert "checksum mismatch: bin/crictl" in out.stderr

@@ -1,0 +1,151 @@
+"""The download source against a loopback HTTP server serving the built bundle's binaries in the
+official release layout (dl.k8s.io and each project's GitHub releases, under MIRROR/HOST/PATH):
+it must reproduce the built bundle file for file, and refuse a tampered file with nothing written."""
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from bundler.checksums import SUMS_FILE, parse_sums
+from bundler.download import mirrored
+from bundler.oci import extract_file
+from bundler.versions import load
+
+ROOT = Path(__file__).resolve().parents[3]
+VERSIONS = load(ROOT / "bundle" / "versions.yml")
+CACHE = Path(os.environ.get("LAB_BUNDLE_CACHE") or "/var/tmp/k8s-lab/bundle")  # noqa: S108 - the build's cache
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _serve(root: Path):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def _tgz(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz", compresslevel=1) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _release_tree(bundle: Path, manifest: dict, www: Path) -> dict[str, Path]:
+    """Publish the bundle's binaries as each project publishes its release; return the published paths."""
+    arch = VERSIONS.arch
+    components = manifest["components"]
+
+    def url(key: str, name: str = "") -> str:
+        version = components[key.removesuffix("_sha256")]["version"]
+        return VERSIONS.download[key].format(version=version, bare=version.lstrip("v"), arch=arch, name=name)
+
+    def put(target: str, data: bytes) -> Path:
+        path = www / mirrored(target, "m").split("/", 1)[1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    image = {
+        "kube-apiserver": "kube-apiserver", "kube-controller-manager": "kube-controller-manager",
+        "kube-scheduler": "kube-scheduler", "kube-proxy": "kube-proxy",
+    }
+    published = {}
+    for name in ("kubeadm", "kubelet", "kubectl", *image):
+        data = (bundle / "bin" / name).read_bytes() if name not in image else extract_file(
+            bundle / f"images/{name}.tar", f"usr/local/bin/{name}")
+        published[name] = put(url("kubernetes", name), data)
+        put(url("kubernetes_sha256", name), _sha(data).encode())  # dl.k8s.io: the bare digest
+
+    def archive(key: str, files: dict[str, bytes], sums_style: str = "line") -> None:
+        data = _tgz(files)
+        target = url(key)
+        published[key] = put(target, data)
+        filename = target.rsplit("/", 1)[-1]
+        text = _sha(data) if sums_style == "bare" else f"{_sha(b'other')}  other.tgz\n{_sha(data)}  {filename}\n"
+        put(url(f"{key}_sha256"), text.encode())
+
+    etcd_dir = f"etcd-{components['etcd']['version']}-linux-{arch}"
+    archive("etcd", {f"{etcd_dir}/{b}": extract_file(bundle / "images/etcd.tar", f"usr/local/bin/{b}")
+                     for b in ("etcd", "etcdctl", "etcdutl")})
+    archive("coredns", {"coredns": extract_file(bundle / "images/coredns.tar", "coredns")})
+    archive("containerd", {f"bin/{b}": (bundle / "bin" / b).read_bytes()
+                           for b in ("containerd", "containerd-shim-runc-v2", "ctr")})
+    archive("cri_tools", {"crictl": (bundle / "bin/crictl").read_bytes()}, sums_style="bare")
+    archive("cni_plugins", {f"./{p.name}": p.read_bytes() for p in sorted((bundle / "cni/bin").iterdir())})
+    runc = (bundle / "bin/runc").read_bytes()
+    published["runc"] = put(url("runc"), runc)
+    put(url("runc_sha256"), f"{_sha(b'arm64')}  runc.arm64\n{_sha(runc)}  runc.{arch}\n".encode())
+    return published
+
+
+def _build(mirror: str, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, ROOT / "scripts/bundle.py", "--cache", CACHE, "build", "--source", "download",
+         "--mirror", mirror, "--out", out],
+        capture_output=True, text=True, timeout=1800, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def release(bundle_dir, tmp_path_factory):
+    www = tmp_path_factory.mktemp("www")
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    published = _release_tree(bundle_dir, manifest, www)
+    yield www, published
+    # The downloaded artifacts are this test's; the built ones stay.
+    for stale in (CACHE / "artifacts").glob("dl-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def test_download_source_reproduces_the_built_bundle(bundle_dir, release, tmp_path):
+    www, _ = release
+    httpd, mirror = _serve(www)
+    try:
+        result = _build(mirror, tmp_path / "bundle")
+    finally:
+        httpd.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    built = parse_sums((bundle_dir / SUMS_FILE).read_text())
+    downloaded = parse_sums((tmp_path / "bundle" / SUMS_FILE).read_text())
+    built.pop("manifest.json")
+    downloaded.pop("manifest.json")
+    assert downloaded == built
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["source"] == "download"
+
+
+def test_download_source_refuses_a_tampered_file(release, tmp_path):
+    www, published = release
+    kubeadm = published["kubeadm"]
+    original = kubeadm.read_bytes()
+    kubeadm.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    httpd, mirror = _serve(www)
+    try:
+        result = _build(mirror, tmp_path / "bundle")
+    finally:
+        httpd.shutdown()
+        kubeadm.write_bytes(original)
+    assert result.returncode == 1
+    assert "checksum mismatch for" in result.stderr and "/kubeadm" in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "bundle").exists()
