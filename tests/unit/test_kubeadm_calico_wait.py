@@ -1,11 +1,6 @@
-"""The calico role's Ready wait: which nodes it reports as not Ready."""
+"""The pod network roles' Ready wait: which nodes it reports as not Ready."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "roles" / "calico" / "filter_plugins"))
-
-from calico_nodes import FilterModule, not_ready_nodes
+from k8s_lab_nodes import FilterModule, not_ready_nodes
 
 
 def node(name, ready="True", conditions=True):

@@ -1,4 +1,4 @@
-"""Filter for the calico role's Ready wait: which nodes are not Ready yet."""
+"""Filter for the pod network roles' Ready waits (calico, bridge_network): which nodes are not Ready yet."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def not_ready_nodes(nodes, expected=None):
 
 
 class FilterModule:
-    """calico role filters."""
+    """Node filters of the lab's roles."""
 
     def filters(self):
         return {"k8s_lab_not_ready_nodes": not_ready_nodes}
