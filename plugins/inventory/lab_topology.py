@@ -8,6 +8,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 
+import yaml
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 
@@ -17,6 +18,8 @@ short_description: The k8s-lab nodes, read from the topology file the Vagrantfil
 description:
   - Reads C(inventory/topology.yml), the single source of truth for the lab, and defines
     C(m-k8s) and C(w1-k8s) ... C(wN-k8s) with their lab addresses and SSH settings.
+  - The nodes are Vagrant VMs (providers C(virtualbox), C(libvirt)) or systemd containers on a
+    podman bridge (provider C(podman), started by C(scripts/lab-podman.py)).
   - Groups are C(control_plane), C(workers) and their parent C(k8s_cluster).
   - Every host gets C(lab_node_ip) and C(lab_node_role); the topology itself is exposed to all
     hosts as C(lab_*) variables (C(lab_pod_cidr), C(lab_master_ip), C(lab_nodes), ...).
@@ -35,10 +38,18 @@ options:
     type: str
     default: "1.37"
   provider:
-    description: Vagrant provider the VMs run on; it decides where Vagrant keeps their SSH keys.
+    description:
+      - What the nodes run on. C(virtualbox) and C(libvirt) are Vagrant providers; Ansible reaches
+        the VMs on forwarded ports with the keys Vagrant keeps in C(.vagrant/machines/).
+      - C(podman) runs each node as a privileged systemd container on a podman bridge network
+        (C(scripts/lab-podman.py up)). Ansible reaches a node as root on its lab address, port 22,
+        with the key and the known_hosts file that script writes to C(.cache/lab-podman/) of the
+        project directory.
+      - The environment variable C(LAB_PROVIDER) overrides the file (C(scripts/lab-up.sh) sets it
+        when it falls back to podman on a machine without VirtualBox or libvirt).
     type: str
     default: virtualbox
-    choices: [virtualbox, libvirt]
+    choices: [virtualbox, libvirt, podman]
   box:
     description: Vagrant box (read by the Vagrantfile only).
     type: str
@@ -108,8 +119,8 @@ options:
       - name: LAB_CONNECTION
   project_dir:
     description:
-      - Directory holding the Vagrantfile and C(.vagrant/); defaults to the parent of the
-        inventory directory.
+      - Directory holding the Vagrantfile, C(.vagrant/) and C(.cache/); defaults to the parent of
+        the inventory directory.
     type: path
     env:
       - name: LAB_PROJECT_DIR
@@ -125,7 +136,14 @@ subnet: 192.168.56.0/24
 MASTER_NAME = "m-k8s"
 MASTER_HOST_NUMBER = 10
 WORKER_HOST_BASE = 100
-PROVIDERS = ("virtualbox", "libvirt")
+PROVIDERS = ("virtualbox", "libvirt", "podman")
+VAGRANT_PROVIDERS = ("virtualbox", "libvirt")
+# Where scripts/lab-podman.py keeps the podman lab's SSH key, known_hosts file and state, relative to
+# the project directory.
+PODMAN_STATE_DIR = os.path.join(".cache", "lab-podman")
+# What Ansible's ssh_args of ansible.cfg say, minus its UserKnownHostsFile=/dev/null: podman nodes
+# are checked against the known_hosts file lab-podman.py writes from the nodes' own host keys.
+PODMAN_SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=120s -o IdentitiesOnly=yes"
 KUBERNETES_VERSION_RE = re.compile(r"^1\.(\d+)(\.\d+)?$")
 # The oldest minor still served by the upstream package repositories the roles install from.
 OLDEST_KUBERNETES_MINOR = 31
@@ -238,6 +256,8 @@ def build_topology(settings: dict) -> Topology:
         "lab_kubernetes_version": version,
         "lab_kubernetes_minor": f"1.{match.group(1)}",
         "lab_provider": provider,
+        # The account users log in with: Vagrant boxes have vagrant, podman nodes only root.
+        "lab_login_user": "root" if provider == "podman" else "vagrant",
         "lab_subnet": str(subnet),
         "lab_subnet_prefix": subnet.prefixlen,
         "lab_pod_cidr": str(pod_cidr),
@@ -251,8 +271,33 @@ def build_topology(settings: dict) -> Topology:
     return Topology(nodes=nodes, group_vars=group_vars)
 
 
+def podman_paths(project_dir: str) -> dict:
+    """The files scripts/lab-podman.py writes and Ansible reads for a podman lab."""
+    state_dir = os.path.join(project_dir, PODMAN_STATE_DIR)
+    return {
+        "state_dir": state_dir,
+        "private_key": os.path.join(state_dir, "id_ed25519"),
+        "known_hosts": os.path.join(state_dir, "known_hosts"),
+    }
+
+
 def connection_vars(node: Node, mode: str, provider: str, project_dir: str, local_name: str) -> dict:
-    """How Ansible reaches a node: over the forwarded port from the host, or from inside a VM."""
+    """How Ansible reaches a node: over the forwarded port from the host, or from inside a VM; or,
+    for podman nodes, on the node's lab address over the podman bridge."""
+    if provider == "podman":
+        paths = podman_paths(project_dir)
+        # The nodes are throwaway, but their host keys are not guessed: lab-podman.py gives each
+        # node its own key and writes the known_hosts file from what the node really has, so
+        # checking stays strict and a node recreated behind Ansible's back is refused.
+        return {
+            "ansible_host": node.ip, "ansible_port": 22, "ansible_user": "root",
+            "ansible_ssh_private_key_file": paths["private_key"],
+            "ansible_ssh_args": PODMAN_SSH_ARGS,
+            "ansible_ssh_common_args": (
+                f"-o UserKnownHostsFile={paths['known_hosts']} -o StrictHostKeyChecking=yes"
+            ),
+            "ansible_host_key_checking": True,
+        }
     if mode == "guest" and node.name == local_name:
         return {"ansible_connection": "local"}
     key = os.path.join(project_dir, ".vagrant", "machines", node.name, provider, "private_key")
@@ -270,6 +315,38 @@ SETTINGS = (
 )
 
 
+def option_defaults() -> dict:
+    """The defaults of the plugin's options, as DOCUMENTATION declares them."""
+    options = yaml.safe_load(DOCUMENTATION)["options"]
+    return {key: options[key].get("default") for key in SETTINGS}
+
+
+def read_settings(path: str, environ: dict | None = None) -> dict:
+    """The settings of a topology file with the plugin's defaults, for scripts that run outside
+    Ansible (scripts/lab-podman.py, scripts/lab-up.sh). LAB_PROVIDER overrides the provider, as in
+    the plugin."""
+    environ = os.environ if environ is None else environ
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict) or data.get("plugin") != "lab_topology":
+        raise TopologyError(f"plugin: {path} is not a lab_topology file (plugin: lab_topology)")
+    settings = option_defaults()
+    settings.update({key: data[key] for key in SETTINGS if key in data})
+    return apply_provider_override(settings, environ)
+
+
+def apply_provider_override(settings: dict, environ) -> dict:
+    """LAB_PROVIDER, when set, wins over the provider of the file."""
+    override = environ.get("LAB_PROVIDER", "")
+    return {**settings, "provider": override} if override else settings
+
+
+def project_dir_of(path: str, environ=None) -> str:
+    """The project directory of a topology file: LAB_PROJECT_DIR, or the inventory dir's parent."""
+    environ = os.environ if environ is None else environ
+    return environ.get("LAB_PROJECT_DIR") or os.path.dirname(os.path.dirname(os.path.abspath(path)))
+
+
 class InventoryModule(BaseInventoryPlugin):
     NAME = "lab_topology"
 
@@ -279,7 +356,7 @@ class InventoryModule(BaseInventoryPlugin):
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        settings = {key: self.get_option(key) for key in SETTINGS}
+        settings = apply_provider_override({key: self.get_option(key) for key in SETTINGS}, os.environ)
         try:
             topology = build_topology(settings)
         except TopologyError as exc:

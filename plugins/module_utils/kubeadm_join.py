@@ -37,8 +37,13 @@ ALLOWED_EXTRA_PREFIX = "skip-"
 UNSAFE_FLAG = "discovery-token-unsafe-skip-ca-verification"
 MIN_TIMEOUT = 10
 MAX_TIMEOUT = 3600
-# The command gets this long beyond kubeadm's own discovery/TLS-bootstrap timeouts to report them.
+# The command gets this long beyond kubeadm's own discovery and TLS-bootstrap timeouts (which run
+# one after the other) to report them.
 PROCESS_GRACE_SECONDS = 60
+# What a failed or cut-off join leaves next to the kubelet kubeconfig; any of them makes the next
+# `kubeadm join` stop at its preflight, so such a node is reset first.
+HALF_JOINED_LEFTOVERS = ("bootstrap-kubelet.conf", "pki/ca.crt")
+RESET_TIMEOUT_SECONDS = 120
 
 ARGUMENT_SPEC = {
     "api_server_endpoint": {"type": "str", "required": True},
@@ -234,6 +239,22 @@ def build_join_configuration(params: dict) -> dict:
     }
 
 
+def process_timeout(params: dict) -> int:
+    """Seconds the join command may run: discovery, then TLS bootstrap, then the grace to report."""
+    return 2 * params["timeout"] + PROCESS_GRACE_SECONDS
+
+
+def leftovers(kubeconfig: str, exists=os.path.exists) -> list[str]:
+    """Files a failed join left beside the (missing) kubelet kubeconfig."""
+    base = os.path.dirname(kubeconfig)
+    return [os.path.join(base, name) for name in HALF_JOINED_LEFTOVERS if exists(os.path.join(base, name))]
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
 def subprocess_runner(cmd: list[str], timeout: int) -> tuple[int | None, str, str]:
     """Run cmd; rc None means it was stopped after timeout seconds."""
     env = dict(os.environ, LANG="C", LC_ALL="C")
@@ -252,7 +273,7 @@ def _read_bytes(path: str) -> bytes:
 
 
 def execute(params: dict, check_mode: bool = False, runner=subprocess_runner, read_file=_read_bytes,
-            clock=time.monotonic) -> tuple[bool, dict]:
+            clock=time.monotonic, exists=os.path.exists) -> tuple[bool, dict]:
     """Join the node unless it already is; return (failed, result)."""
     secrets = token_secrets(params.get("token") or "")
     errors = validate_params(params)
@@ -298,10 +319,22 @@ def execute(params: dict, check_mode: bool = False, runner=subprocess_runner, re
         return False, mask(result, secrets)
 
     result["changed"] = True
+    stale = leftovers(kubeconfig, exists)
+    if stale:
+        result["reset"] = stale
     if check_mode:
         result["state"] = "would_join"
-        result["msg"] = f"would join https://{endpoint}"
+        result["msg"] = f"would {'reset the half-joined node and ' if stale else ''}join https://{endpoint}"
         return False, mask(result, secrets)
+
+    if stale:
+        kubeadm = params.get("kubeadm_path") or "kubeadm"
+        rc, stdout, stderr = runner([kubeadm, "reset", "--force"], RESET_TIMEOUT_SECONDS)
+        if rc != 0:
+            result.update(stdout=stdout, stderr=stderr, state="failed")
+            result["msg"] = (f"the node is half-joined ({', '.join(stale)} exist without {kubeconfig}) and "
+                             f"kubeadm reset failed: {last_line(stderr) or 'no output'}")
+            return True, mask(result, secrets)
 
     workdir = tempfile.mkdtemp(prefix="kubeadm-join-")
     try:
@@ -311,7 +344,7 @@ def execute(params: dict, check_mode: bool = False, runner=subprocess_runner, re
             json.dump(config, handle, indent=2)
         real_cmd = [*cmd[:3], path, *cmd[4:]]
         started = clock()
-        rc, stdout, stderr = runner(real_cmd, params["timeout"] + PROCESS_GRACE_SECONDS)
+        rc, stdout, stderr = runner(real_cmd, process_timeout(params))
         result["duration"] = round(clock() - started, 3)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -322,12 +355,12 @@ def execute(params: dict, check_mode: bool = False, runner=subprocess_runner, re
         result["rc"] = rc
     if rc is None:
         result["state"] = "timed_out"
-        result["msg"] = f"kubeadm join did not finish within {params['timeout'] + PROCESS_GRACE_SECONDS}s"
+        result["msg"] = f"kubeadm join did not finish within {process_timeout(params)}s"
         return True, mask(result, secrets)
     if rc != 0:
         result["state"] = "failed"
-        result["msg"] = f"kubeadm join failed with rc {rc}"
+        result["msg"] = f"kubeadm join failed with rc {rc}: {last_line(stderr) or last_line(stdout) or 'no output'}"
         return True, mask(result, secrets)
     result["state"] = "joined"
-    result["msg"] = f"joined https://{endpoint}"
+    result["msg"] = f"joined https://{endpoint}" + (" after resetting a half-joined node" if stale else "")
     return False, mask(result, secrets)

@@ -51,14 +51,20 @@ options:
     elements: str
     default: []
   timeout:
-    description: Seconds for discovery and TLS bootstrap (10-3600).
+    description:
+      - Seconds for discovery and for TLS bootstrap, each (10-3600). The command itself may run
+        for both plus a minute.
     type: int
     default: 300
   kubeadm_path:
     description: Path of kubeadm; searched in PATH when omitted.
     type: path
   kubelet_kubeconfig:
-    description: The kubelet kubeconfig whose existence means the node has joined.
+    description:
+      - The kubelet kubeconfig whose existence means the node has joined.
+      - Without it, a C(bootstrap-kubelet.conf) or C(pki/ca.crt) beside it means an earlier join
+        failed half-way; the module runs C(kubeadm reset --force) before joining and reports it
+        in C(reset).
     type: path
     default: /etc/kubernetes/kubelet.conf
 attributes:
@@ -112,6 +118,11 @@ join_configuration:
   description: The JoinConfiguration used, token masked.
   returned: always
   type: dict
+reset:
+  description: Files of a failed earlier join that made the module reset the node before joining.
+  returned: when the node was half-joined
+  type: list
+  elements: str
 cluster:
   description: API server and CA pin found in the existing kubelet kubeconfig.
   returned: when the node had joined before

@@ -240,7 +240,8 @@ def test_join_configuration_and_command():
     assert call["cmd"][:3] == ["/usr/bin/kubeadm", "join", "--config"]
     assert call["cmd"][4:] == ["--v=5"]
     assert call["mode"] == 0o600
-    assert call["timeout"] == 120 + logic.PROCESS_GRACE_SECONDS
+    # Discovery and TLS bootstrap each get the timeout, one after the other.
+    assert call["timeout"] == 2 * 120 + logic.PROCESS_GRACE_SECONDS
     assert call["config"] == {
         "apiVersion": "kubeadm.k8s.io/v1beta4",
         "kind": "JoinConfiguration",
@@ -312,3 +313,60 @@ def test_subprocess_runner_reports_timeout():
 def test_mask_handles_nested_structures():
     data = {"a": [TOKEN, ("x", SECRET)], "b": 3, "c": None}
     assert logic.mask(data, logic.token_secrets(TOKEN)) == {"a": [logic.MASK, ("x", logic.MASK)], "b": 3, "c": None}
+
+
+# --- a join that failed half-way -------------------------------------------------------------
+
+class Sequence:
+    """Runner double for several commands: answers in order, records each."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def __call__(self, cmd, timeout):
+        self.calls.append((list(cmd), timeout))
+        return self.answers.pop(0)
+
+
+def _half_joined(path):
+    return path in ("/etc/kubernetes/bootstrap-kubelet.conf", "/etc/kubernetes/pki/ca.crt")
+
+
+def test_a_half_joined_node_is_reset_before_the_join():
+    runner = Sequence((0, "", ""), (0, "This node has joined the cluster", ""))
+    failed, result = logic.execute(params(), runner=runner, read_file=Files(), exists=_half_joined)
+    assert not failed and result["changed"]
+    assert runner.calls[0][0] == ["/usr/bin/kubeadm", "reset", "--force"]
+    assert runner.calls[1][0][:2] == ["/usr/bin/kubeadm", "join"]
+    assert result["reset"] == ["/etc/kubernetes/bootstrap-kubelet.conf", "/etc/kubernetes/pki/ca.crt"]
+    assert "after resetting a half-joined node" in result["msg"]
+
+
+def test_a_failed_reset_stops_before_the_join():
+    runner = Sequence((1, "", "unmount failed\n"))
+    failed, result = logic.execute(params(), runner=runner, read_file=Files(), exists=_half_joined)
+    assert failed and len(runner.calls) == 1
+    assert "kubeadm reset failed: unmount failed" in result["msg"]
+
+
+def test_check_mode_says_it_would_reset_and_runs_nothing():
+    runner = Sequence()
+    failed, result = logic.execute(params(), check_mode=True, runner=runner, read_file=Files(), exists=_half_joined)
+    assert not failed and result["changed"] and runner.calls == []
+    assert result["msg"].startswith("would reset the half-joined node")
+
+
+def test_a_clean_node_is_not_reset():
+    runner = Runner()
+    logic.execute(params(), runner=runner, read_file=Files(), exists=lambda path: False)
+    assert len(runner.calls) == 1
+
+
+def test_a_failed_join_says_why():
+    stderr = ("[preflight] Running pre-flight checks\n"
+              "error: cluster CA found in cluster-info is invalid: none of the public keys are pinned\n")
+    failed, result = logic.execute(params(), runner=Runner(rc=1, stderr=stderr), read_file=Files(),
+                                   exists=lambda path: False)
+    assert failed
+    assert result["msg"].endswith("none of the public keys are pinned")
