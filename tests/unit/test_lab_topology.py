@@ -1,13 +1,24 @@
 """The topology file: what it computes, what it refuses, and that Ansible and Vagrant agree."""
 
+import configparser
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from lab_topology import TopologyError, build_topology, connection_vars
+from lab_topology import (
+    DOCUMENTATION,
+    PODMAN_SSH_ARGS,
+    SETTINGS,
+    TopologyError,
+    build_topology,
+    connection_vars,
+    option_defaults,
+    read_settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = {
@@ -99,16 +110,72 @@ def test_guest_connection_is_local_on_its_own_vm():
     assert connection_vars(nodes[0], "guest", "virtualbox", "/vagrant", "w3-k8s")["ansible_host"] == "192.168.1.10"
 
 
-def run_inventory(tmp_path, **overrides):
+def test_podman_connection_reaches_the_lab_address_as_root():
+    node = build_topology(settings(provider="podman")).nodes[1]
+    state = "/lab/.cache/lab-podman"
+    assert connection_vars(node, "host", "podman", "/lab", "laptop") == {
+        "ansible_host": "192.168.1.101",
+        "ansible_port": 22,
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": f"{state}/id_ed25519",
+        "ansible_ssh_args": "-o ControlMaster=auto -o ControlPersist=120s -o IdentitiesOnly=yes",
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={state}/known_hosts -o StrictHostKeyChecking=yes",
+        "ansible_host_key_checking": True,
+    }
+    # A host name that matches a node does not turn podman nodes into local ones.
+    assert connection_vars(node, "guest", "podman", "/lab", "w1-k8s")["ansible_host"] == "192.168.1.101"
+
+
+def test_podman_ssh_args_are_ansible_cfg_minus_the_null_known_hosts():
+    """The podman nodes replace ansible.cfg's ssh_args: everything else must stay the same."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "ansible.cfg")
+    cfg_args = config["ssh_connection"]["ssh_args"]
+    assert "-o UserKnownHostsFile=/dev/null" in cfg_args
+    assert PODMAN_SSH_ARGS.split() == cfg_args.replace("-o UserKnownHostsFile=/dev/null", "").split()
+
+
+def test_login_user_follows_the_provider():
+    assert build_topology(settings(provider="podman")).group_vars["lab_login_user"] == "root"
+    assert build_topology(settings(provider="libvirt")).group_vars["lab_login_user"] == "vagrant"
+
+
+def test_read_settings_uses_the_documented_defaults(tmp_path):
+    topology = tmp_path / "topology.yml"
+    topology.write_text("plugin: lab_topology\nworkers: 1\nprovider: podman\n")
+    defaults = yaml.safe_load(DOCUMENTATION)["options"]
+    assert read_settings(str(topology), environ={}) == {
+        **{key: defaults[key].get("default") for key in SETTINGS}, "workers": 1, "provider": "podman"}
+    assert option_defaults() == DEFAULTS, "the tests' defaults must be the plugin's"
+    assert read_settings(str(topology), environ={"LAB_PROVIDER": "libvirt"})["provider"] == "libvirt"
+    assert read_settings(str(ROOT / "inventory" / "topology.yml"), environ={}) == {
+        **DEFAULTS, **{k: v for k, v in yaml.safe_load((ROOT / "inventory" / "topology.yml").read_text()).items()
+                       if k in SETTINGS}}
+
+
+def test_read_settings_refuses_other_files(tmp_path):
+    other = tmp_path / "topology.yml"
+    other.write_text("plugin: ansible.builtin.yaml\n")
+    with pytest.raises(TopologyError, match=r"^plugin\b"):
+        read_settings(str(other), environ={})
+
+
+def run_inventory(tmp_path, env=None, **overrides):
     topology = yaml.safe_load((ROOT / "inventory" / "topology.yml").read_text())
     topology.update(overrides)
     inventory = tmp_path / "inventory"
     inventory.mkdir()
     (inventory / "topology.yml").write_text(yaml.safe_dump(topology))
+    environ = {k: v for k, v in os.environ.items() if k not in ("LAB_PROVIDER", "LAB_PROJECT_DIR")}
     return subprocess.run(
         ["ansible-inventory", "-i", str(inventory / "topology.yml"), "--list"],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True, text=True, cwd=ROOT, check=False, env={**environ, **(env or {})},
     )
+
+
+def plain(value):
+    """ansible-core 2.19 marks values from plugins as unsafe in its JSON output."""
+    return value.get("__ansible_unsafe") if isinstance(value, dict) and "__ansible_unsafe" in value else value
 
 
 def test_ansible_inventory_reads_the_topology(tmp_path):
@@ -126,6 +193,27 @@ def test_ansible_inventory_stops_on_a_bad_setting(tmp_path):
     result = run_inventory(tmp_path, workers=0)
     assert result.returncode != 0
     assert "workers: must be between 1 and 154" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["file", "LAB_PROVIDER"])
+def test_ansible_inventory_describes_podman_nodes(tmp_path, how):
+    if how == "file":
+        result = run_inventory(tmp_path, workers=1, provider="podman")
+    else:
+        result = run_inventory(tmp_path, env={"LAB_PROVIDER": "podman"}, workers=1, provider="virtualbox")
+    assert result.returncode == 0, result.stderr
+    inventory = json.loads(result.stdout)
+    hostvars = {key: plain(value) for key, value in inventory["_meta"]["hostvars"]["w1-k8s"].items()}
+    assert hostvars["ansible_host"] == "192.168.1.101"
+    assert hostvars["ansible_user"] == "root"
+    assert hostvars["ansible_ssh_private_key_file"] == str(tmp_path / ".cache" / "lab-podman" / "id_ed25519")
+    assert f"UserKnownHostsFile={tmp_path}/.cache/lab-podman/known_hosts" in hostvars["ansible_ssh_common_args"]
+
+
+def test_ansible_inventory_names_podman_among_the_providers(tmp_path):
+    result = run_inventory(tmp_path, provider="hyperv")
+    assert result.returncode != 0
+    assert "podman" in result.stderr
 
 
 def vagrant_machines(project):
@@ -148,3 +236,11 @@ def test_vagrant_stops_on_a_bad_setting(tmp_path):
     status, _ = vagrant_machines(tmp_path)
     assert status.returncode != 0
     assert "workers: must be between 1 and 154" in status.stdout + status.stderr
+
+
+def test_vagrant_points_podman_at_make_lab(tmp_path):
+    run_inventory(tmp_path, provider="podman")
+    (tmp_path / "Vagrantfile").write_text((ROOT / "Vagrantfile").read_text())
+    status, _ = vagrant_machines(tmp_path)
+    assert status.returncode != 0
+    assert "provider: podman runs the nodes as containers" in status.stdout + status.stderr
