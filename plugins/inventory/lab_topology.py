@@ -22,7 +22,8 @@ description:
     podman bridge (provider C(podman), started by C(scripts/lab-podman.py)).
   - Groups are C(control_plane), C(workers) and their parent C(k8s_cluster).
   - Every host gets C(lab_node_ip) and C(lab_node_role); the topology itself is exposed to all
-    hosts as C(lab_*) variables (C(lab_pod_cidr), C(lab_master_ip), C(lab_nodes), ...).
+    hosts as C(lab_*) variables (C(lab_pod_cidr), C(lab_master_ip), C(lab_nodes), ...), and
+    C(lab_project_dir) is the directory that holds the lab's C(.cache/) (see I(project_dir)).
   - Bad settings stop the run with a message that names the setting.
 options:
   plugin:
@@ -376,6 +377,7 @@ class InventoryModule(BaseInventoryPlugin):
             self.inventory.add_child("k8s_cluster", group)
         for key, value in topology.group_vars.items():
             self.inventory.set_variable("k8s_cluster", key, value)
+        self.inventory.set_variable("k8s_cluster", "lab_project_dir", project_dir)
 
         for node in topology.nodes:
             group = "control_plane" if node.role == "control_plane" else "workers"
