@@ -251,8 +251,11 @@ def leftovers(kubeconfig: str, exists=os.path.exists) -> list[str]:
 
 
 def last_line(text: str) -> str:
+    """The line of kubeadm's output that says why it failed: its last "error..." line (kubeadm ends
+    with a hint about --v=5 after it), else the last line."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (errors or lines or [""])[-1]
 
 
 def subprocess_runner(cmd: list[str], timeout: int) -> tuple[int | None, str, str]:

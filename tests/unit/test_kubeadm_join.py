@@ -365,7 +365,8 @@ def test_a_clean_node_is_not_reset():
 
 def test_a_failed_join_says_why():
     stderr = ("[preflight] Running pre-flight checks\n"
-              "error: cluster CA found in cluster-info is invalid: none of the public keys are pinned\n")
+              "error: cluster CA found in cluster-info is invalid: none of the public keys are pinned\n"
+              "To see the stack trace of this error execute with --v=5 or higher\n")
     failed, result = logic.execute(params(), runner=Runner(rc=1, stderr=stderr), read_file=Files(),
                                    exists=lambda path: False)
     assert failed
