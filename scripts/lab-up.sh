@@ -119,10 +119,14 @@ fi
 if [[ "$provider" == podman ]]; then
   # The inventory plugin must describe the containers too, not the VMs the file asks for.
   export LAB_PROVIDER=podman
+  # Container nodes install from the offline bundle: built here from source the first time (see the
+  # README), a second or so when it is current. LAB_BUNDLE_DIR points at a bundle made elsewhere.
+  if [[ -z "${LAB_BUNDLE_DIR:-}" ]]; then
+    make --no-print-directory bundle
+  fi
   "$python" scripts/lab-podman.py up
   ansible-playbook site.yml
-  kubectl=".cache/bundle/bin/kubectl get nodes -o wide     (the bundle's kubectl)"
-  [[ -x .cache/bundle/bin/kubectl ]] || kubectl="kubectl get nodes -o wide     (make bundle puts one in .cache/bundle/bin/)"
+  kubectl="${LAB_BUNDLE_DIR:-.cache/bundle}/bin/kubectl get nodes -o wide     (the bundle's kubectl)"
   cat <<EOF
 
 The lab runs on podman. From this machine:
