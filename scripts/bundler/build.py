@@ -153,12 +153,12 @@ def _image(ctx: Context, ref: str, binaries: dict[str, tuple[Path, str]], base: 
     short = images.short_name(ref)
     path, sums = artifacts.cached(
         ctx.cache, f"image-{short}", key,
-        lambda tmp: _write_image(image, tmp / f"{short}.tar", short),
+        lambda tmp: _write_image(image, tmp / f"{short}.tar"),
     )
     return path / f"{short}.tar", sums[f"{short}.tar"]
 
 
-def _write_image(image: oci.Image, dest: Path, short: str) -> None:
+def _write_image(image: oci.Image, dest: Path) -> None:
     started = time.monotonic()
     oci.write_archive(image, dest)
     progress.say(f"image {image.name}: written in {progress.elapsed(time.monotonic() - started)}")
