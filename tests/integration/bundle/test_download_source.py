@@ -3,16 +3,11 @@ official release layout (dl.k8s.io and each project's GitHub releases, under MIR
 it must reproduce the built bundle file for file, and refuse a tampered file with nothing written."""
 
 import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,31 +15,11 @@ from bundler.checksums import SUMS_FILE, parse_sums
 from bundler.download import mirrored
 from bundler.oci import extract_file
 from bundler.versions import load
+from fixtures.release_server import serve, tgz
 
 ROOT = Path(__file__).resolve().parents[3]
 VERSIONS = load(ROOT / "bundle" / "versions.yml")
 CACHE = Path(os.environ.get("LAB_BUNDLE_CACHE") or "/var/tmp/k8s-lab/bundle")  # noqa: S108 - the build's cache
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def _serve(root: Path):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-
-
-def _tgz(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz", compresslevel=1) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def _sha(data: bytes) -> str:
@@ -78,7 +53,7 @@ def _release_tree(bundle: Path, manifest: dict, www: Path) -> dict[str, Path]:
         put(url("kubernetes_sha256", name), _sha(data).encode())  # dl.k8s.io: the bare digest
 
     def archive(key: str, files: dict[str, bytes], sums_style: str = "line") -> None:
-        data = _tgz(files)
+        data = tgz(files)
         target = url(key)
         published[key] = put(target, data)
         filename = target.rsplit("/", 1)[-1]
@@ -120,11 +95,8 @@ def release(bundle_dir, tmp_path_factory):
 
 def test_download_source_reproduces_the_built_bundle(bundle_dir, release, tmp_path):
     www, _ = release
-    httpd, mirror = _serve(www)
-    try:
+    with serve(www) as mirror:
         result = _build(mirror, tmp_path / "bundle")
-    finally:
-        httpd.shutdown()
     assert result.returncode == 0, result.stderr[-3000:]
     built = parse_sums((bundle_dir / SUMS_FILE).read_text())
     downloaded = parse_sums((tmp_path / "bundle" / SUMS_FILE).read_text())
@@ -140,11 +112,10 @@ def test_download_source_refuses_a_tampered_file(release, tmp_path):
     kubeadm = published["kubeadm"]
     original = kubeadm.read_bytes()
     kubeadm.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
-    httpd, mirror = _serve(www)
     try:
-        result = _build(mirror, tmp_path / "bundle")
+        with serve(www) as mirror:
+            result = _build(mirror, tmp_path / "bundle")
     finally:
-        httpd.shutdown()
         kubeadm.write_bytes(original)
     assert result.returncode == 1
     assert "checksum mismatch for" in result.stderr and "/kubeadm" in result.stderr, result.stderr[-2000:]

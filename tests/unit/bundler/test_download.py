@@ -2,11 +2,6 @@
 files whose checksum matches what the project publishes are unpacked, anything else is refused."""
 
 import hashlib
-import io
-import tarfile
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,25 +9,18 @@ from bundler.download import DownloadError, download_component, mirrored
 from bundler.gobuild import check_versions
 from bundler.recipes import BY_NAME
 from bundler.versions import load
+from fixtures.release_server import serve, tgz
 
 ROOT = Path(__file__).resolve().parents[3]
 VERSIONS = load(ROOT / "bundle" / "versions.yml")
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
 def server(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve(root) as base:
+        yield root, base
 
 
 def _script(text: str) -> bytes:
@@ -53,16 +41,6 @@ def _publish(root: Path, url: str, data: bytes, sums_url: str, sums_text: str | 
     sums_path.write_text(sums_text)
 
 
-def _tgz(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 def _url(key, version, name=""):
     return VERSIONS.download[key].format(version=version, bare=version.lstrip("v"), arch="amd64", name=name)
 
@@ -77,7 +55,7 @@ def test_mirrored_url_keeps_host_and_path():
 def test_an_archive_release_is_verified_and_unpacked(server, tmp_path):
     root, base = server
     version = VERSIONS.pins["cri_tools"]
-    archive = _tgz({"crictl": _script(f"crictl version {version}")})
+    archive = tgz({"crictl": _script(f"crictl version {version}")})
     _publish(root, _url("cri_tools", version), archive, _url("cri_tools_sha256", version),
              sums_text=hashlib.sha256(archive).hexdigest() + "\n")
     out = tmp_path / "out"
@@ -116,9 +94,9 @@ def test_a_single_file_release_is_renamed(server, tmp_path):
 def test_a_tampered_file_is_refused_and_nothing_written(server, tmp_path):
     root, base = server
     version = VERSIONS.pins["containerd"]
-    genuine = _tgz({"bin/containerd": _script("genuine")})
+    genuine = tgz({"bin/containerd": _script("genuine")})
     _publish(root, _url("containerd", version), genuine, _url("containerd_sha256", version))
-    tampered = _tgz({"bin/containerd": _script("tampered")})
+    tampered = tgz({"bin/containerd": _script("tampered")})
     (root / mirrored(_url("containerd", version), "x").split("/", 1)[1]).write_bytes(tampered)
     out = tmp_path / "out"
     out.mkdir()
@@ -138,7 +116,7 @@ def test_a_release_without_a_checksum_file_is_refused(server, tmp_path):
 def test_an_archive_lacking_a_binary_is_refused(server, tmp_path):
     root, base = server
     version = VERSIONS.pins["containerd"]
-    archive = _tgz({"bin/containerd": _script("only containerd")})
+    archive = tgz({"bin/containerd": _script("only containerd")})
     _publish(root, _url("containerd", version), archive, _url("containerd_sha256", version))
     out = tmp_path / "out"
     out.mkdir()
