@@ -79,7 +79,7 @@ test: image bundle
 test-reboot: setup-test
 	scripts/run-tests.sh molecule reboot
 
-bench: image
+bench: setup-lab bundle
 	scripts/bench-rerun.sh
 
 lab: setup-lab

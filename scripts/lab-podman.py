@@ -331,6 +331,9 @@ def create_options(lab: Lab, node: lab_topology.Node, image: str) -> list[str]:
         # others' cgroups (`podman exec` into them failed). What the mode would add is set here:
         # systemd's container marker, its stop signal and tmpfs where it expects volatile files.
         "--systemd", "false", "--env", "container=podman", "--stop-signal", "SIGRTMIN+3",
+        # A reboot inside the node (playbooks/maintenance.yml) ends its systemd; podman then starts
+        # the container again, as a VM's firmware would. `podman stop` and `down` still stop it.
+        "--restart", "on-failure",
         "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",  # noqa: S108 - the node's own /tmp
         # containerd's snapshots and kubelet's pod volumes on the container's overlayfs would be
         # overlay on overlay, which fails; the volume keeps them, the package state and the logs

@@ -312,7 +312,7 @@ class NodeDrainer:
             "node": self.node,
             "unschedulable": True,
             "evicted": [],
-            "skipped": [],
+            "kept": [],
             "blocked": [],
         }
         # kubectl cordons before it looks at the pods: no new pod lands while the drain runs, and
@@ -325,7 +325,7 @@ class NodeDrainer:
         for pod in self.list_pods(pod_selector, chunk_size):
             decision = self.decide(pod, force, ignore_daemonsets, delete_emptydir_data)
             if decision.action == Decision.SKIP:
-                result["skipped"].append(pod_entry(pod, reason=decision.reason))
+                result["kept"].append(pod_entry(pod, reason=decision.reason))
             elif decision.action == Decision.ERROR:
                 result["blocked"].append(pod_entry(pod, reason=decision.reason))
             else:

@@ -20,7 +20,7 @@ description:
   - Any failure leaves the node cordoned; the result names the pods that remain.
   - A node that is already unschedulable with nothing left to evict reports C(changed=false).
   - In check mode nothing is changed; the result lists the pods that would be evicted and the
-    pods that would be skipped, with the reason.
+    pods that would be kept on the node, with the reason.
   - Runs where the kubeconfig is, normally the controller (C(delegate_to=localhost)).
 version_added: "1.0.0"
 author: k8s-lab
@@ -137,8 +137,10 @@ evicted:
   type: list
   elements: dict
   sample: [{namespace: default, name: echo-hname-5d8b9-abcde, attempts: 1, warnings: []}]
-skipped:
-  description: Pods left on the node on purpose, with the reason.
+kept:
+  description:
+    - Pods left on the node on purpose, with the reason.
+    - Not called C(skipped), which Ansible reserves for a skipped task and turns into a boolean.
   returned: state=drain
   type: list
   elements: dict

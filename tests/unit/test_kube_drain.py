@@ -87,7 +87,7 @@ def test_drain_cordons_evicts_through_policy_v1_and_waits(api, clock):
     assert result["changed"] is True
     assert api.cordoned()
     assert names(result["evicted"]) == ["web-1"]
-    assert result["blocked"] == [] and result["skipped"] == []
+    assert result["blocked"] == [] and result["kept"] == []
     [eviction] = api.calls_to("create_namespaced_pod_eviction")
     assert eviction["body"] == {
         "apiVersion": "policy/v1",
@@ -151,7 +151,7 @@ def test_mirror_pods_are_skipped_with_the_reason(api, clock):
 
     result = drainer(api, clock).drain()
 
-    assert result["skipped"] == [
+    assert result["kept"] == [
         {"namespace": "kube-system", "name": "kube-proxy-static", "reason": REASON_MIRROR},
         {"namespace": "kube-system", "name": "unmanaged-mirror", "reason": REASON_MIRROR},
     ]
@@ -171,8 +171,8 @@ def test_daemonset_pods_block_the_drain_unless_ignored(api, clock):
     assert api.cordoned()
 
     result = drainer(api, clock).drain(ignore_daemonsets=True)
-    assert names(result["skipped"]) == ["calico-node-x1"]
-    assert "ignore_daemonsets" in result["skipped"][0]["reason"]
+    assert names(result["kept"]) == ["calico-node-x1"]
+    assert "ignore_daemonsets" in result["kept"][0]["reason"]
     assert evicted_names(api) == ["web-1"]
 
 
@@ -395,7 +395,7 @@ def test_check_mode_lists_what_would_be_evicted_and_skipped_without_touching_any
 
     assert result["changed"] is True
     assert names(result["evicted"]) == ["cache-1", "web-1"]
-    assert {entry["name"]: entry["reason"] for entry in result["skipped"]} == {
+    assert {entry["name"]: entry["reason"] for entry in result["kept"]} == {
         "calico-node-x1": "managed by DaemonSet kube-system/calico-node (ignore_daemonsets)",
         "etcd-w1": REASON_MIRROR,
     }
@@ -426,7 +426,7 @@ def test_an_already_drained_node_reports_no_change(api, clock):
     assert first["changed"] is True
     assert second["changed"] is False and second["evicted"] == []
     assert check["changed"] is False
-    assert names(second["skipped"]) == ["calico-node-x1"]
+    assert names(second["kept"]) == ["calico-node-x1"]
     assert api.changing_calls == ["patch_node", "create_namespaced_pod_eviction"]
 
 

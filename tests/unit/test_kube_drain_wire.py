@@ -102,7 +102,7 @@ def test_drain_over_http(script):
         result = NodeDrainer(api, "w1-k8s", clock=clock).drain(ignore_daemonsets=True, grace_period=0, chunk_size=1)
 
     assert result["evicted"] == [{"namespace": "default", "name": "web-1", "attempts": 2, "warnings": []}]
-    assert [entry["name"] for entry in result["skipped"]] == ["calico-node-x1"]
+    assert [entry["name"] for entry in result["kept"]] == ["calico-node-x1"]
 
     requests = server.requests
     assert [(r["method"], r["path"]) for r in requests] == [

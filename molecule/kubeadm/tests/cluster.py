@@ -6,17 +6,20 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "plugins" / "inventory"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from fixtures import test_image
 from lab_topology import build_topology, read_settings
 
 TOPOLOGY_FILE = os.environ["LAB_TOPOLOGY"]
@@ -26,6 +29,10 @@ NODES = {node.name: node for node in TOPOLOGY.nodes}
 MASTER = next(n.name for n in TOPOLOGY.nodes if n.role == "control_plane")
 WORKERS = [n.name for n in TOPOLOGY.nodes if n.role != "control_plane"]
 ADMIN = "/etc/kubernetes/admin.conf"
+# The offline bundle's pins (make bundle builds exactly these).
+VERSIONS = yaml.safe_load((ROOT / "bundle" / "versions.yml").read_text())
+# What site.yml fetched to the controller (lab_project_dir/.cache, the topology's project).
+CONTROLLER_KUBECONFIG = Path(TOPOLOGY_FILE).resolve().parents[1] / ".cache" / "kubeconfig"
 
 
 def node(name: str):
@@ -60,3 +67,44 @@ def wait_for(what: str, probe, timeout: float = 180, interval: float = 3):
             return value
         time.sleep(interval)
     pytest.fail(f"{what} within {timeout:.0f}s; last seen: {value!r}")
+
+
+def import_test_image(tag: str, names: list[str], workdir: Path) -> None:
+    """The local test web image (tests/fixtures/test_image.py) of that tag, imported on those nodes."""
+    archive = workdir / f"web-{tag}.tar"
+    if not archive.exists():
+        test_image.write_archive(test_image.image(tag), archive)
+    for name in names:
+        subprocess.run(["podman", "cp", archive, f"{PREFIX}{name}:/tmp/web-{tag}.tar"], check=True)
+        imported = node(name).run(f"ctr -n k8s.io images import /tmp/web-{tag}.tar")
+        assert imported.rc == 0, imported.stderr
+
+
+def module(host: str, name: str, args: str, *, check_mode: bool = False) -> dict:
+    """Run one module through Ansible (this scenario's inventory; host may be localhost) and return
+    its result."""
+    env = {**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
+    argv = ["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host, "-m", name, "-a", args]
+    if check_mode:
+        argv.append("--check")
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900, check=False)
+    return next(iter(json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"].values()))
+
+
+def playbook(path: str, *extra: str) -> subprocess.CompletedProcess:
+    """ansible-playbook ROOT/playbooks/PATH on the lab's own inventory (the topology file)."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    return subprocess.run(
+        ["ansible-playbook", "-i", TOPOLOGY_FILE, ROOT / "playbooks" / path, *extra],
+        capture_output=True, text=True, env=env, timeout=1200, check=False,
+    )
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP of an ansible-playbook run: host -> {ok, changed, failed, ...}."""
+    hosts = {}
+    for line in output.split("PLAY RECAP", 1)[-1].splitlines():
+        if " : ok=" in line:
+            host, counts = line.split(" : ", 1)
+            hosts[host.strip()] = {k: int(v) for k, v in (c.split("=") for c in counts.split())}
+    return hosts

@@ -4,22 +4,22 @@ and again after every node container was restarted (the lab after a laptop reboo
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
 from cluster import (
     ADMIN,
+    CONTROLLER_KUBECONFIG,
     MASTER,
     NODES,
-    PREFIX,
-    ROOT,
-    TOPOLOGY_FILE,
+    VERSIONS,
     WORKERS,
     apply,
+    import_test_image,
     kubectl_json,
+    module,
     node,
+    playbook,
+    recap,
     wait_for,
 )
 from fixtures.test_image import NAME as TEST_IMAGE
@@ -46,8 +46,8 @@ def test_every_node_is_ready_under_its_topology_name_and_address():
     for name, item in ready.items():
         internal = [a["address"] for a in item["status"]["addresses"] if a["type"] == "InternalIP"]
         assert internal == [NODES[name].ip], name
-        assert item["status"]["nodeInfo"]["kubeletVersion"] == "v1.37.2"
-        assert item["status"]["nodeInfo"]["containerRuntimeVersion"] == "containerd://2.4.2"
+        assert item["status"]["nodeInfo"]["kubeletVersion"] == VERSIONS["kubernetes"]
+        assert item["status"]["nodeInfo"]["containerRuntimeVersion"] == f"containerd://{VERSIONS['containerd'][1:]}"
 
 
 def _running(pods: list[dict]) -> bool:
@@ -88,12 +88,7 @@ def test_coredns_runs():
 def workload(tmp_path_factory):
     """The local test web image on every worker, a Deployment with one replica per worker (required
     anti-affinity) and a ClusterIP Service in front of it."""
-    archive = tmp_path_factory.mktemp("image") / "web.tar"
-    subprocess.run(["python3", ROOT / "tests/fixtures/test_image.py", TAG, archive], check=True, capture_output=True)
-    for name in WORKERS:
-        subprocess.run(["podman", "cp", archive, f"{PREFIX}{name}:/tmp/web.tar"], check=True)
-        imported = node(name).run("ctr -n k8s.io images import /tmp/web.tar")
-        assert imported.rc == 0, imported.stderr
+    import_test_image(TAG, WORKERS, tmp_path_factory.mktemp("image"))
     labels = {"app": APP}
     apply({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -213,17 +208,8 @@ def test_kubelet_refuses_anonymous_requests(name):
 
 
 def test_admin_kubeconfig_on_the_controller_is_private():
-    kubeconfig = Path(TOPOLOGY_FILE).resolve().parents[1] / ".cache" / "kubeconfig"  # lab_project_dir/.cache
-    assert kubeconfig.is_file(), kubeconfig
-    assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
-
-
-def _module(host: str, name: str, args: str) -> dict:
-    """Run one module on a node through Ansible (this scenario's inventory) and return its result."""
-    env = {**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
-    done = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host, "-m", name, "-a", args],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
-    return next(iter(json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"].values()))
+    assert CONTROLLER_KUBECONFIG.is_file(), CONTROLLER_KUBECONFIG
+    assert oct(CONTROLLER_KUBECONFIG.stat().st_mode & 0o777) == "0o600"
 
 
 def test_a_join_with_a_wrong_ca_pin_is_refused_by_kubeadm():
@@ -234,7 +220,7 @@ def test_a_join_with_a_wrong_ca_pin_is_refused_by_kubeadm():
     before = worker.check_output("sha256sum /etc/kubernetes/kubelet.conf /var/lib/kubelet/config.yaml")
     token = node(MASTER).check_output("kubeadm token create --ttl 5m")
     try:
-        result = _module(WORKERS[0], "kubeadm_join", (
+        result = module(WORKERS[0], "kubeadm_join", (
             f"api_server_endpoint={NODES[MASTER].ip}:6443 token={token} ca_cert_hashes=sha256:{'0' * 64} "
             "kubelet_kubeconfig=/nonexistent/kubelet.conf extra_args=--ignore-preflight-errors=all timeout=20"))
     finally:
@@ -246,26 +232,18 @@ def test_a_join_with_a_wrong_ca_pin_is_refused_by_kubeadm():
     assert worker.check_output("sha256sum /etc/kubernetes/kubelet.conf /var/lib/kubelet/config.yaml") == before
 
 
-def _playbook(playbook: str, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
-    return subprocess.run(
-        ["ansible-playbook", "-i", TOPOLOGY_FILE, ROOT / "playbooks" / playbook, *extra],
-        capture_output=True, text=True, env=env, timeout=900, check=False,
-    )
-
-
 def test_health_reports_a_healthy_lab(workload):
     wait_for("all nodes Ready", lambda: set(ready_nodes()) == set(NODES))
-    result = _playbook("health.yml", "-e", "health_strict=true")
+    result = playbook("health.yml", "-e", "health_strict=true")
     assert result.returncode == 0, result.stdout[-4000:]
     assert "Overall: healthy" in result.stdout
 
 
 def test_recover_finds_nothing_to_fix(workload):
-    result = _playbook("recover.yml")
+    result = playbook("recover.yml")
     assert result.returncode == 0, result.stdout[-4000:]
-    recap = [line for line in result.stdout.splitlines() if " changed=" in line and ":" in line]
-    assert recap and all(" changed=0 " in line for line in recap), "\n".join(recap)
+    hosts = recap(result.stdout)
+    assert hosts and all(counts["changed"] == 0 for counts in hosts.values()), hosts
 
 
 def test_the_workload_answers_from_every_node(workload):
