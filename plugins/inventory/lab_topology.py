@@ -343,9 +343,13 @@ def apply_provider_override(settings: dict, environ) -> dict:
 
 
 def project_dir_of(path: str, environ=None) -> str:
-    """The project directory of a topology file: LAB_PROJECT_DIR, or the inventory dir's parent."""
+    """The project directory of a topology file, decided as the plugin decides it: the file's
+    project_dir, then LAB_PROJECT_DIR, then the parent of the inventory directory."""
     environ = os.environ if environ is None else environ
-    return environ.get("LAB_PROJECT_DIR") or os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    return (data.get("project_dir") or environ.get("LAB_PROJECT_DIR")
+            or os.path.dirname(os.path.dirname(os.path.abspath(path))))
 
 
 class InventoryModule(BaseInventoryPlugin):

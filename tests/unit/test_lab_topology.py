@@ -17,6 +17,7 @@ from lab_topology import (
     build_topology,
     connection_vars,
     option_defaults,
+    project_dir_of,
     read_settings,
 )
 
@@ -208,6 +209,20 @@ def test_ansible_inventory_describes_podman_nodes(tmp_path, how):
     assert hostvars["ansible_user"] == "root"
     assert hostvars["ansible_ssh_private_key_file"] == str(tmp_path / ".cache" / "lab-podman" / "id_ed25519")
     assert f"UserKnownHostsFile={tmp_path}/.cache/lab-podman/known_hosts" in hostvars["ansible_ssh_common_args"]
+
+
+@pytest.mark.parametrize("how", ["file", "LAB_PROJECT_DIR", "default"])
+def test_scripts_find_the_project_directory_the_plugin_finds(tmp_path, how):
+    """lab-podman.py keeps node keys in the project's .cache; the inventory must point there too."""
+    chosen = tmp_path / "elsewhere"
+    overrides = {"project_dir": str(chosen)} if how == "file" else {}
+    env = {"LAB_PROJECT_DIR": str(chosen)} if how == "LAB_PROJECT_DIR" else {}
+    result = run_inventory(tmp_path, env=env, workers=1, provider="podman", **overrides)
+    assert result.returncode == 0, result.stderr
+    plugin_dir = plain(json.loads(result.stdout)["_meta"]["hostvars"]["w1-k8s"]["lab_project_dir"])
+    expected = tmp_path if how == "default" else chosen
+    assert plugin_dir == str(expected)
+    assert project_dir_of(str(tmp_path / "inventory" / "topology.yml"), environ=env) == str(expected)
 
 
 def test_ansible_inventory_names_podman_among_the_providers(tmp_path):

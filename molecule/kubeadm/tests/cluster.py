@@ -91,11 +91,11 @@ def module(host: str, name: str, args: str, *, check_mode: bool = False) -> dict
     return next(iter(json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"].values()))
 
 
-def playbook(path: str, *extra: str) -> subprocess.CompletedProcess:
+def playbook(path: str, *extra: str, inventory: str | Path = TOPOLOGY_FILE) -> subprocess.CompletedProcess:
     """ansible-playbook ROOT/playbooks/PATH on the lab's own inventory (the topology file)."""
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     return subprocess.run(
-        ["ansible-playbook", "-i", TOPOLOGY_FILE, ROOT / "playbooks" / path, *extra],
+        ["ansible-playbook", "-i", str(inventory), ROOT / "playbooks" / path, *extra],
         capture_output=True, text=True, env=env, timeout=1200, check=False,
     )
 

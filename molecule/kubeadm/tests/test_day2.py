@@ -1,23 +1,29 @@
 """Day 2 on the real cluster: the kube_drain module against real evictions, side by side with the
 bundle's `kubectl drain` on the same pods; the book's exercise playbooks on two tags of the local
 test web image; health.yml and recover.yml on real failures; maintenance.yml through a node restart.
-Runs once, after the nodes were restarted (see conftest.py), in file order: each part leaves the
-cluster as it found it."""
+Then a worker joins (add-worker.yml), leaves (remove-worker.yml), is reset (reset.yml) and rebuilt
+(site.yml). Runs once, after the nodes were restarted (see conftest.py), in file order: each part
+leaves the cluster as it found it."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 from cluster import (
     ADMIN,
     CONTROLLER_KUBECONFIG,
     MASTER,
     NODES,
     PREFIX,
+    ROOT,
+    TOPOLOGY_FILE,
     WORKERS,
     apply,
     import_test_image,
@@ -31,6 +37,7 @@ from cluster import (
 )
 from fixtures.test_image import NAME as TEST_IMAGE
 from fixtures.test_image import PORT as TEST_PORT
+from lab_topology import build_topology, read_settings
 
 NS = "day2"
 DRAINED, OTHER = WORKERS[0], WORKERS[1]
@@ -385,3 +392,68 @@ def test_maintenance_restarts_a_worker_while_the_workload_keeps_answering(images
     assert node(DRAINED).check_output("cut -d' ' -f22 /proc/1/stat") != boot, "the node was not restarted"
     assert not unschedulable(DRAINED)
     assert len(polls) > 10 and not failures, failures[:3]
+
+
+def ready_node(name: str) -> dict | None:
+    found = [n for n in kubectl_json("get", "nodes")["items"] if n["metadata"]["name"] == name]
+    conditions = found[0]["status"].get("conditions", []) if found else []
+    return found[0] if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else None
+
+
+@pytest.fixture
+def grown(tmp_path):
+    """The scenario's topology with one worker more, as a user raises workers: in topology.yml (the
+    lab's group_vars beside it, its project directory kept, so node keys and kubeconfig are the
+    lab's). Afterwards the extra node leaves the cluster and its container and /var go."""
+    settings = yaml.safe_load(Path(TOPOLOGY_FILE).read_text())
+    settings["workers"] += 1
+    settings["project_dir"] = str(Path(TOPOLOGY_FILE).resolve().parents[1])
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "group_vars").symlink_to(Path(TOPOLOGY_FILE).resolve().parent / "group_vars")
+    topology = inventory / "topology.yml"
+    topology.write_text(yaml.safe_dump(settings))
+    new = build_topology(read_settings(str(topology))).nodes[-1]
+    assert new.name not in NODES
+    yield topology, new
+    kubectl("delete", "node", new.name, "--ignore-not-found")
+    for argv in (["rm", "--force", f"{PREFIX}{new.name}"], ["volume", "rm", "--force", f"{PREFIX}{new.name}-var"]):
+        gone = subprocess.run(["podman", *argv], capture_output=True, text=True, check=False)
+        assert gone.returncode == 0, gone.stderr
+
+
+def test_a_worker_joins_leaves_and_is_rebuilt_after_a_reset(grown):
+    topology, new = grown
+    started = subprocess.run([ROOT / "scripts" / "lab-podman.py", "up"], capture_output=True, text=True,
+                             env={**os.environ, "LAB_TOPOLOGY": str(topology)}, check=False)
+    assert started.returncode == 0, started.stderr
+
+    credentials = "sha256sum /etc/kubernetes/kubelet.conf /etc/kubernetes/pki/ca.crt"
+    before = {name: node(name).check_output(credentials) for name in NODES}
+    added = playbook("add-worker.yml", inventory=topology)
+    assert added.returncode == 0, added.stdout[-3000:]
+    assert f"Joining: {new.name}" in added.stdout
+    joined = wait_for(f"{new.name} Ready", lambda: ready_node(new.name))
+    assert [a["address"] for a in joined["status"]["addresses"] if a["type"] == "InternalIP"] == [new.ip]
+    # The nodes already in the cluster were not joined or initialised again.
+    assert {name: node(name).check_output(credentials) for name in NODES} == before
+    again = playbook("add-worker.yml", inventory=topology)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), recap(again.stdout)
+
+    removed = playbook("remove-worker.yml", "-e", f"remove_worker_node={new.name}", inventory=topology)
+    assert removed.returncode == 0, removed.stdout[-3000:]
+    assert new.name not in {n["metadata"]["name"] for n in kubectl_json("get", "nodes")["items"]}
+    assert not node(new.name).file("/etc/kubernetes/kubelet.conf").exists
+    assert not node(new.name).service("kubelet").is_running
+
+    reset = playbook("reset.yml", "-e", "reset_confirm=yes", "--limit", new.name, inventory=topology)
+    assert reset.returncode == 0, reset.stdout[-3000:]
+    assert not node(new.name).file("/etc/kubernetes").exists
+    assert CONTROLLER_KUBECONFIG.is_file(), "reset.yml limited to a node removed the lab's kubeconfig"
+
+    rebuilt = playbook("../site.yml", inventory=topology)
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+    wait_for(f"{new.name} Ready after the rebuild", lambda: ready_node(new.name))
+    wait_for(f"kube-proxy Running on {new.name}", lambda: any(
+        p["spec"]["nodeName"] == new.name and ready(p) for p in pods("kube-system", "k8s-app=kube-proxy")))
