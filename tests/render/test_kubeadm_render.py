@@ -138,7 +138,7 @@ def test_kubelet_configuration(kubeadm_docs):
 # --- Calico manifest ----------------------------------------------------------------------------
 
 def test_calico_objects_are_valid_for_kubernetes_1_37(calico_docs):
-    assert len(calico_docs) == 13
+    assert len(calico_docs) == 15
     for doc in calico_docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 
@@ -149,9 +149,65 @@ def test_calico_has_the_core_objects(calico_docs):
     assert ("Deployment", "calico-kube-controllers") in kinds
     assert ("ConfigMap", "calico-config") in kinds
     assert [name for kind, name in kinds if kind == "ClusterRole"] == [
-        "calico-cni-plugin", "calico-kube-controllers", "calico-node"]
-    assert len([k for k in kinds if k[0] == "ClusterRoleBinding"]) == 3
+        "calico-cni-plugin", "calico-kube-controllers", "calico-node", "calico-tier-getter"]
+    assert len([k for k in kinds if k[0] == "ClusterRoleBinding"]) == 4
     assert len([k for k in kinds if k[0] == "ServiceAccount"]) == 3
+
+
+def rbac(docs):
+    """kind/name -> what it grants: a ClusterRole's rules, normalised (order inside a rule does not
+    matter, the rules themselves stay a multiset), a ClusterRoleBinding's roleRef and subjects."""
+    found = {}
+    for doc in docs:
+        key = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] == "ClusterRole":
+            found[key] = sorted(
+                tuple(tuple(sorted(rule.get(field) or [])) for field in ("apiGroups", "resources", "resourceNames",
+                                                                         "verbs", "nonResourceURLs"))
+                for rule in doc["rules"])
+        elif doc["kind"] == "ClusterRoleBinding":
+            found[key] = (doc["roleRef"], sorted(doc["subjects"], key=json.dumps))
+    return found
+
+
+def permissions(rules):
+    """Every (apiGroup, resource, resourceName, verb) a ClusterRole's normalised rules grant."""
+    return {(group, resource, name, verb)
+            for groups, resources, names, verbs, _ in rules
+            for group in groups for resource in resources for name in names or ("*",) for verb in verbs}
+
+
+def test_calico_rbac_matches_the_release_manifest(calico_docs):
+    """calico-node's watches get 403 for any kind it lacks, and never become Ready: the RBAC must be
+    the pinned release's own (tests/fixtures/calico-<version>-rbac.yaml, from its manifests/calico.yaml)."""
+    version = yaml.safe_load((REPO / "roles" / "calico" / "defaults" / "main.yml").read_text())["calico_version"]
+    fixture = REPO / "tests" / "fixtures" / f"calico-{version}-rbac.yaml"
+    assert fixture.is_file(), f"no RBAC of Calico {version} to compare with: add {fixture.relative_to(REPO)}"
+    release = rbac(d for d in yaml.safe_load_all(fixture.read_text()) if d)
+    rendered = rbac(calico_docs)
+    differences = [f"{key}: not in the release" for key in sorted(set(rendered) - set(release))]
+    for key, granted in sorted(release.items()):
+        if key not in rendered:
+            differences.append(f"{key}: missing")
+        elif key.startswith("ClusterRole/"):
+            missing = sorted(permissions(granted) - permissions(rendered[key]))
+            extra = sorted(permissions(rendered[key]) - permissions(granted))
+            if missing or extra or rendered[key] != granted:
+                differences.append(f"{key}: missing {missing}, not in the release {extra}, rules differ")
+        elif rendered[key] != granted:
+            differences.append(f"{key}: binds {rendered[key]}, the release {granted}")
+    assert differences == [], "\n".join(differences)
+
+
+def test_rbac_comparison_sees_a_changed_rule(calico_docs):
+    """The comparison above is not vacuous: one verb less on one rule is a difference."""
+    changed = json.loads(json.dumps(calico_docs))
+    role = next(d for d in changed if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "calico-node")
+    rule = next(r for r in role["rules"] if "policy.networking.k8s.io" in r["apiGroups"])
+    rule["verbs"] = rule["verbs"][1:]
+    before, after = rbac(calico_docs)["ClusterRole/calico-node"], rbac(changed)["ClusterRole/calico-node"]
+    assert after != before
+    assert permissions(after) < permissions(before)
 
 
 def calico_node_env(calico_docs):
@@ -204,6 +260,12 @@ BAD = {
     # Fine for kubeadm, smaller than one Calico block (/26).
     "calico-only": ({"lab_pod_cidr": "172.16.0.0/27"}, "calico_ipv4pool_cidr"),
     "calico-autodetect": ({"lab_subnet": "10.0.2.15"}, "calico_ip_autodetection_method"),
+    # The CRD file is applied only as the bytes a checksum pins; no checksum, no run.
+    "calico-crds-unpinned": ({"calico_crds_checksum": ""}, "calico_crds_checksum"),
+    "calico-crds-not-sha256": ({"calico_crds_checksum": "md5:" + "0" * 32}, "calico_crds_checksum"),
+    "calico-version-without-checksum": ({"calico_version": "v3.31.4"}, "calico_crds_checksum"),
+    "calico-wait-timeout": ({"calico_wait_timeout": 0}, "calico_wait_timeout"),
+    "calico-wait-retries": ({"calico_wait_retries": 60}, "calico_wait_retries"),
 }
 
 

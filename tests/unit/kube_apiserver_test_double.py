@@ -3,9 +3,12 @@
 No real API server (nor its binaries or images) is available to the tests, so this one keeps
 objects in memory and serves what the playbooks use through the real kubernetes client and
 kubernetes.core: discovery, get/list (label and field selectors), create, delete, JSON /
-merge / strategic-merge patches, the Deployment scale subresource and pod eviction. A minimal
-Deployment controller gives Deployments ReplicaSets with revision numbers and a finished rollout
-status at once, the way kube-controller-manager would after a while.
+merge / strategic-merge patches, server-side apply (create or merge), the Deployment scale
+subresource and pod eviction. A minimal Deployment controller gives Deployments ReplicaSets with
+revision numbers and a finished rollout status at once, the way kube-controller-manager would
+after a while; CustomResourceDefinitions are Established at once. Where a test needs an object
+to move along (a DaemonSet whose pods become Ready one by one, or never), script() sets the
+statuses its reads show in turn.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ RESOURCES = {
         ("deployments", "Deployment", True, ("scale",)),
         ("replicasets", "ReplicaSet", True, ()),
         ("daemonsets", "DaemonSet", True, ()),
+    ],
+    ("apiextensions.k8s.io", "v1"): [
+        ("customresourcedefinitions", "CustomResourceDefinition", False, ()),
     ],
 }
 KINDS = {(group, plural): kind for (group, _), items in RESOURCES.items() for plural, kind, _, _ in items}
@@ -173,6 +179,8 @@ def matches_fields(obj, selector):
 class FakeApiServer:
     def __init__(self):
         self.objects = {}  # (group, plural, namespace, name) -> object
+        self.scripts = {}  # (group, plural, namespace, name) -> statuses still to show
+        self.read_counts = {}  # (group, plural, namespace, name) -> GETs that returned it
         self.requests = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -209,6 +217,31 @@ class FakeApiServer:
         self.objects[(group, plural, meta.get("namespace", ""), meta["name"])] = obj
         if plural == "deployments":
             self._sync_deployment(obj)
+        if plural == "customresourcedefinitions":
+            obj["status"] = {
+                "acceptedNames": obj["spec"]["names"],
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"},
+                ],
+            }
+        return obj
+
+    def script(self, group, plural, name, statuses, namespace=""):
+        """Each read of the object (alone or in a list) shows the next of statuses, the last for good."""
+        assert statuses, "a script needs at least one status"
+        self.scripts[(group, plural, namespace, name)] = [copy.deepcopy(s) for s in statuses]
+
+    def reads(self, group, plural, name, namespace=""):
+        """How many GETs returned the object (alone or in a list)."""
+        return self.read_counts.get((group, plural, namespace, name), 0)
+
+    def _read(self, key, obj):
+        """What a GET returns now: the next scripted status, if the object has a script."""
+        self.read_counts[key] = self.read_counts.get(key, 0) + 1
+        queue = self.scripts.get(key)
+        if queue:
+            obj["status"] = copy.deepcopy(queue[0] if len(queue) == 1 else queue.pop(0))
         return obj
 
     def get(self, group, plural, name, namespace=""):
@@ -280,6 +313,10 @@ class FakeApiServer:
             "updatedReplicas": replicas,
             "readyReplicas": replicas,
             "availableReplicas": replicas,
+            "conditions": [
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+            ],
         }
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -348,7 +385,7 @@ class FakeApiServer:
 
         if method == "GET" and not name:
             items = [
-                o
+                self._read((group, plural, o["metadata"].get("namespace", ""), o["metadata"]["name"]), o)
                 for o in self.list(group, plural, ns if match["ns"] else None)
                 if matches_labels(o, query.get("labelSelector")) and matches_fields(o, query.get("fieldSelector"))
             ]
@@ -366,6 +403,12 @@ class FakeApiServer:
                 return status(409, "AlreadyExists")
             body.setdefault("apiVersion", api_version)
             body.setdefault("kind", kind)
+            return 201, self.add(group, plural, body)
+        if obj is None and method == "PATCH" and content_type.startswith("application/apply-patch"):
+            # Server-side apply creates what does not exist yet.
+            body.setdefault("metadata", {})["name"] = name
+            if match["ns"]:
+                body["metadata"]["namespace"] = ns
             return 201, self.add(group, plural, body)
         if obj is None:
             return status(404, "NotFound", f'{plural} "{name}" not found')
@@ -386,7 +429,7 @@ class FakeApiServer:
                 "status": {"replicas": obj["status"]["replicas"]},
             }
         if method == "GET":
-            return 200, obj
+            return 200, self._read(key, obj)
         if method == "DELETE":
             del self.objects[key]
             if plural == "deployments":
