@@ -72,12 +72,6 @@ def run_recover(*extra: str) -> subprocess.CompletedProcess:
     )
 
 
-def recap(output: str, hostname: str) -> dict[str, int]:
-    lines = ANSI_ESCAPE.sub("", output).splitlines()
-    line = next(line for line in lines if re.match(rf"^{re.escape(hostname)}\s+:", line))
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
-
-
 @pytest.fixture(scope="module")
 def broken_then_recovered(host):
     """Break the node as a suspend, a `vagrant reload` or a careless user would; run recover.yml."""
@@ -96,13 +90,11 @@ def broken_then_recovered(host):
     host.run_expect([0], "ip link set dev %s down", lab_nic)
     # What a suspend of more than the token's lifetime leaves behind.
     write_calico_kubeconfig(host, expires_in=-3600)
-    # Software emulation is slow: the health report, checked on the second run, is left out here.
+    # Software emulation is slow: the health report is left out here. That recover.yml changes
+    # nothing on a healthy lab is checked on the real cluster (molecule/kubeadm).
     first = run_recover("--skip-tags", "health")
-    # calico-node would have written a fresh token; without a cluster, the test writes it.
-    write_calico_kubeconfig(host, expires_in=3600)
-    second = run_recover()
     host.run_expect([0], "rm -f %s", CALICO_KUBECONFIG)
-    return {"vars": ansible_vars, "nic": lab_nic, "first": first, "second": second}
+    return {"vars": ansible_vars, "nic": lab_nic, "first": first}
 
 
 def test_recover_succeeds(broken_then_recovered):
@@ -117,7 +109,10 @@ def test_recover_repaired_the_node(host, broken_then_recovered):
     assert host.sysctl("net.bridge.bridge-nf-call-iptables") == 1
     for service in ("containerd", "kubelet"):
         assert host.service(service).is_enabled
-        assert host.service(service).is_running
+    assert host.service("containerd").is_running
+    # The real kubelet of a node that never joined exits at once for want of kubeadm's
+    # configuration; started, systemd keeps restarting it (activating) instead of leaving it inactive.
+    assert host.check_output("systemctl show -P ActiveState kubelet") in ("active", "activating")
     assert f" {ansible_vars['lab_node_ip']}/" in host.check_output("ip -o -4 addr show")
 
 
@@ -137,13 +132,3 @@ def test_recover_reads_the_expiry_of_calicos_token(host, broken_then_recovered):
     # No API server in this test, so the expired token is reported rather than renewed.
     expired = rf"{re.escape(hostname)}: [^'\"]*Calico CNI token EXPIRED, not repaired: no kubeconfig"
     assert re.search(expired, plain(broken_then_recovered["first"].stdout))
-    assert "Calico CNI token" not in plain(broken_then_recovered["second"].stdout)
-
-
-def test_recover_on_a_healthy_node_changes_nothing(host, broken_then_recovered):
-    second = broken_then_recovered["second"]
-    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
-    hostname = host.ansible.get_variables()["inventory_hostname"]
-    assert recap(second.stdout, hostname)["changed"] == 0
-    assert f"{hostname}: NOT JOINED" in plain(second.stdout)
-    assert "Overall: healthy" in plain(second.stdout)
