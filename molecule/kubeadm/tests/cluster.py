@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -92,8 +93,10 @@ def module(host: str, name: str, args: str, *, check_mode: bool = False) -> dict
 
 
 def playbook(path: str, *extra: str, inventory: str | Path = TOPOLOGY_FILE) -> subprocess.CompletedProcess:
-    """ansible-playbook ROOT/playbooks/PATH on the lab's own inventory (the topology file)."""
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    """ansible-playbook ROOT/playbooks/PATH on the lab's own inventory (the topology file), its
+    output without colours (Molecule's verifier forces them)."""
+    env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_FORCE_COLOR"}
+    env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     return subprocess.run(
         ["ansible-playbook", "-i", str(inventory), ROOT / "playbooks" / path, *extra],
         capture_output=True, text=True, env=env, timeout=1200, check=False,
@@ -104,7 +107,7 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     """The PLAY RECAP of an ansible-playbook run: host -> {ok, changed, failed, ...}."""
     hosts = {}
     for line in output.split("PLAY RECAP", 1)[-1].splitlines():
-        if " : ok=" in line:
-            host, counts = line.split(" : ", 1)
-            hosts[host.strip()] = {k: int(v) for k, v in (c.split("=") for c in counts.split())}
+        found = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line)
+        if found:
+            hosts[found[1]] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", found[2])}
     return hosts

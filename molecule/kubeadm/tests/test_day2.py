@@ -224,9 +224,12 @@ def test_a_budget_allowing_no_disruption_stops_the_drain_like_kubectl(drain_work
     guarded = {p["metadata"]["name"] for p in pods(selector="app=guarded")}
     result = drain(DRAINED, ALL_OPTIONS, timeout=20)
     assert result.get("failed") is True
-    blocked = {e["name"]: e for e in result["blocked"]}
-    assert set(blocked) == guarded, result["blocked"]
-    assert all("PodDisruptionBudget" in e["reason"] and e["attempts"] > 1 for e in blocked.values())
+    # The budget refused the guarded pods every time; other pods were evicted (one with a longer
+    # grace period than the timeout may still be terminating).
+    refused = {e["name"]: e for e in result["blocked"] if "PodDisruptionBudget" in e["reason"]}
+    assert set(refused) == guarded, result["blocked"]
+    assert all(e["attempts"] > 1 for e in refused.values())
+    assert all(e["reason"] == "still terminating" for e in result["blocked"] if e["name"] not in guarded)
     assert unschedulable(DRAINED)
     still = pods(selector="app=guarded")
     assert {p["metadata"]["name"] for p in still} == guarded
