@@ -19,6 +19,8 @@ project=$(cd "$here/.." && pwd)
 workers=${BENCH_WORKERS:-3}
 runs=${BENCH_RUNS:-2}
 work=${BENCH_WORKDIR:-$project/.cache/bench}
+# The project's venv (make setup-lab) has Ansible and the kubernetes client.
+export PATH=$project/.venv/bin:$PATH
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$project/molecule/containers.conf}
 export ANSIBLE_CONFIG=$project/ansible.cfg
 export LAB_TOPOLOGY=$work/inventory/topology.yml LAB_PODMAN_PREFIX=bench- LAB_PODMAN_NETWORK=k8s-lab-bench
@@ -81,13 +83,13 @@ run() {
 echo "Starting 1 + $workers nodes (scripts/lab-podman.py up)..." >&2
 read -r up_s _ < <(run up "$here/lab-podman.py" up)
 echo "Converging site.yml..." >&2
-read -r converge_s converge_tasks converge_changed _ < <(run converge ansible-playbook "$project/site.yml")
+read -r converge_s converge_tasks converge_changed _ < <(run converge ansible-playbook -i "$LAB_TOPOLOGY" "$project/site.yml")
 
 rerun_s=() floor_s=()
 rerun_tasks=0 rerun_changed=0
 for ((r = 1; r <= runs; r++)); do
   echo "Rerun $r/$runs..." >&2
-  read -r s tasks changed _ < <(run "rerun-$r" ansible-playbook "$project/site.yml")
+  read -r s tasks changed _ < <(run "rerun-$r" ansible-playbook -i "$LAB_TOPOLOGY" "$project/site.yml")
   rerun_s+=("$s")
   rerun_tasks=$tasks
   rerun_changed=$((rerun_changed + changed))
@@ -106,7 +108,7 @@ done
 } >"$work/floor.yml"
 for ((r = 1; r <= runs; r++)); do
   echo "Connection floor $r/$runs..." >&2
-  read -r s _ _ _ < <(run "floor-$r" ansible-playbook "$work/floor.yml")
+  read -r s _ _ _ < <(run "floor-$r" ansible-playbook -i "$LAB_TOPOLOGY" "$work/floor.yml")
   floor_s+=("$s")
 done
 
