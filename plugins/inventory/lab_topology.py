@@ -367,9 +367,7 @@ class InventoryModule(BaseInventoryPlugin):
         except TopologyError as exc:
             raise AnsibleParserError(f"{path}: {exc}") from exc
 
-        project_dir = self.get_option("project_dir") or os.path.dirname(
-            os.path.dirname(os.path.abspath(path))
-        )
+        project_dir = project_dir_of(path)
         mode = self.get_option("connection")
         local_name = socket.gethostname().split(".")[0]
         if mode == "auto":
