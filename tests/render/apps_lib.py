@@ -53,6 +53,12 @@ VARIANTS: dict[str, dict] = {
         "metallb_pool_auto_assign": False,
     },
 }
+# Variants that switch one monitoring component off, rendering the monitoring role alone; compared
+# with "default" by tests/render/test_apps_monitoring_components.py, not part of VARIANTS.
+MONITORING_SWITCHES: dict[str, dict] = {
+    "no-grafana": {"apps_render_roles": ["monitoring"], "monitoring_grafana_enabled": False},
+    "no-kube-state-metrics": {"apps_render_roles": ["monitoring"], "monitoring_kube_state_metrics_enabled": False},
+}
 
 
 def tool(name: str) -> str:
@@ -79,7 +85,7 @@ def _render(variant: str) -> Path:
     extra = {
         "apps_render_dir": str(out / "manifests"),
         "apps_secrets_dir": str(out / "secrets"),
-        **VARIANTS[variant],
+        **{**VARIANTS, **MONITORING_SWITCHES}[variant],
     }
     env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "ANSIBLE_NOCOLOR": "1"}
     result = subprocess.run(

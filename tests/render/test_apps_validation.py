@@ -19,6 +19,10 @@ CASES = {
     "unknown-dashboard": ("monitoring", {"monitoring_grafana_dashboards": ["nodes", "etcd"]},
                           "monitoring_grafana_dashboards"),
     "bad-retention": ("monitoring", {"monitoring_prometheus_retention": "forever"}, "retention"),
+    "grafana-switch-not-a-boolean": ("monitoring", {"monitoring_grafana_enabled": "disabled"},
+                                     "monitoring_grafana_enabled"),
+    "kube-state-metrics-switch-not-a-boolean": (
+        "monitoring", {"monitoring_kube_state_metrics_enabled": "disabled"}, "monitoring_kube_state_metrics_enabled"),
     "volume-without-claim": ("storage", {"storage_nfs_volumes": [{"name": "x", "size": "1Gi"}]},
                              "storage_nfs_volumes"),
 }

@@ -57,6 +57,26 @@ def apply(manifest: dict) -> None:
     assert cmd.rc == 0, cmd.stderr
 
 
+def pod_ready(pod: dict) -> bool:
+    """Running, every container ready."""
+    return pod["status"].get("phase") == "Running" and all(
+        c.get("ready") for c in pod["status"].get("containerStatuses", [{}]))
+
+
+def ready_nodes() -> dict[str, dict]:
+    """name -> Node, for every node whose Ready condition is True."""
+    return {
+        n["metadata"]["name"]: n for n in kubectl_json("get", "nodes")["items"]
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+    }
+
+
+def fetch_on(name: str, url: str, timeout: int = 5):
+    """GET url from inside a node (its network namespace); the page on stdout, rc 0 when it answered."""
+    fetch = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout={timeout}).read().decode())"
+    return node(name).run(f'python3 -c "{fetch}"')
+
+
 def wait_for(what: str, probe, timeout: float = 180, interval: float = 3):
     """Poll probe() until it returns a truthy value; fail naming what did not happen, with the last
     value seen. The timeout bounds the wait, it does not hide a failure."""
@@ -70,15 +90,20 @@ def wait_for(what: str, probe, timeout: float = 180, interval: float = 3):
     pytest.fail(f"{what} within {timeout:.0f}s; last seen: {value!r}")
 
 
+def import_archive(archive: Path, names: list[str]) -> None:
+    """An OCI archive imported into containerd's k8s.io namespace on those nodes."""
+    for name in names:
+        subprocess.run(["podman", "cp", archive, f"{PREFIX}{name}:/tmp/{archive.name}"], check=True)
+        imported = node(name).run(f"ctr -n k8s.io images import /tmp/{archive.name}")
+        assert imported.rc == 0, imported.stderr
+
+
 def import_test_image(tag: str, names: list[str], workdir: Path) -> None:
     """The local test web image (tests/fixtures/test_image.py) of that tag, imported on those nodes."""
     archive = workdir / f"web-{tag}.tar"
     if not archive.exists():
         test_image.write_archive(test_image.image(tag), archive)
-    for name in names:
-        subprocess.run(["podman", "cp", archive, f"{PREFIX}{name}:/tmp/web-{tag}.tar"], check=True)
-        imported = node(name).run(f"ctr -n k8s.io images import /tmp/web-{tag}.tar")
-        assert imported.rc == 0, imported.stderr
+    import_archive(archive, names)
 
 
 def module(host: str, name: str, args: str, *, check_mode: bool = False) -> dict:

@@ -1,21 +1,26 @@
-"""The day-2 checks (test_day2.py) drain nodes, stop services and roll workloads: they run once, in
-the verify that follows side_effect.yml (every node container restarted), so that they start from
-the lab as a laptop reboot leaves it and the first verify sees the cluster exactly as site.yml
-built it. side_effect.yml leaves a mark in Molecule's ephemeral directory; create.yml removes it.
-Molecule names every test file on pytest's command line, which collect_ignore does not filter, so
-the first verify deselects them here (pytest reports them as deselected, never as skipped)."""
+"""Which checks run in which of the scenario's two verifies.
+
+The first verify sees the cluster exactly as site.yml built it; the second follows side_effect.yml
+(every node container restarted, the lab after a laptop reboot). test_cluster.py runs in both.
+test_bundle.py runs in the first only: the installed files and images do not change with a restart,
+and its tampered-bundle run needs doing once. test_day2.py and then test_monitoring.py run in the
+second only: the day-2 checks drain nodes, stop services and roll workloads, so they start from the
+restarted lab, and the monitoring stack comes after them so that its pods change nothing they drain.
+side_effect.yml leaves a mark in Molecule's ephemeral directory; create.yml removes it. Molecule
+names every test file on pytest's command line, which collect_ignore does not filter, so the files
+are deselected here (pytest reports them as deselected, never as skipped)."""
 
 import os
 from pathlib import Path
 
 RESTARTED = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "nodes-restarted"
-DAY2 = "test_day2.py"
+FIRST_VERIFY_ONLY = {"test_bundle.py"}
+SECOND_VERIFY_ONLY = {"test_day2.py", "test_monitoring.py"}
 
 
 def pytest_collection_modifyitems(config, items):
-    if RESTARTED.exists():
-        return
-    later = [item for item in items if item.path.name == DAY2]
+    elsewhere = FIRST_VERIFY_ONLY if RESTARTED.exists() else SECOND_VERIFY_ONLY
+    later = [item for item in items if item.path.name in elsewhere]
     if later:
-        items[:] = [item for item in items if item.path.name != DAY2]
+        items[:] = [item for item in items if item.path.name not in elsewhere]
         config.hook.pytest_deselected(items=later)

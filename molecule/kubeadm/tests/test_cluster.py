@@ -14,11 +14,14 @@ from cluster import (
     VERSIONS,
     WORKERS,
     apply,
+    fetch_on,
     import_test_image,
     kubectl_json,
     module,
     node,
     playbook,
+    pod_ready,
+    ready_nodes,
     recap,
     wait_for,
 )
@@ -27,14 +30,6 @@ from fixtures.test_image import PORT as TEST_PORT
 
 TAG = "v1"
 APP = "web"
-
-
-def ready_nodes() -> dict[str, dict]:
-    items = kubectl_json("get", "nodes")["items"]
-    return {
-        n["metadata"]["name"]: n for n in items
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
-    }
 
 
 def test_every_node_is_ready_under_its_topology_name_and_address():
@@ -51,11 +46,7 @@ def test_every_node_is_ready_under_its_topology_name_and_address():
 
 
 def _running(pods: list[dict]) -> bool:
-    return bool(pods) and all(
-        p["status"].get("phase") == "Running"
-        and all(c.get("ready") for c in p["status"].get("containerStatuses", []))
-        for p in pods
-    )
+    return bool(pods) and all(pod_ready(p) for p in pods)
 
 
 @pytest.mark.parametrize("component", ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
@@ -249,8 +240,7 @@ def test_recover_finds_nothing_to_fix(workload):
 def test_the_workload_answers_from_every_node(workload):
     """Node to ClusterIP to a pod, possibly on another node: kube-proxy and the pod routes together."""
     cluster_ip = kubectl_json("get", "service", APP)["spec"]["clusterIP"]
-    fetch = f"import urllib.request; print(urllib.request.urlopen('http://{cluster_ip}/', timeout=5).read().decode())"
     for name in NODES:
-        out = node(name).run(f'python3 -c "{fetch}"')
+        out = fetch_on(name, f"http://{cluster_ip}/")
         assert out.rc == 0, f"{name}: {out.stderr}"
         assert out.stdout.strip() == f"k8s-lab test web {TAG}"

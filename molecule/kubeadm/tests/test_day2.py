@@ -26,12 +26,15 @@ from cluster import (
     TOPOLOGY_FILE,
     WORKERS,
     apply,
+    fetch_on,
     import_test_image,
     kubectl,
     kubectl_json,
     module,
     node,
     playbook,
+    pod_ready,
+    ready_nodes,
     recap,
     wait_for,
 )
@@ -79,11 +82,6 @@ def pdb(name: str, min_available: int) -> dict:
 def pods(namespace: str = NS, selector: str = "") -> list[dict]:
     args = ["-n", namespace, "get", "pods"] + (["-l", selector] if selector else [])
     return [p for p in kubectl_json(*args)["items"] if not p["metadata"].get("deletionTimestamp")]
-
-
-def ready(pod: dict) -> bool:
-    return pod["status"].get("phase") == "Running" and all(
-        c.get("ready") for c in pod["status"].get("containerStatuses", [{}]))
 
 
 def on_node(name: str) -> set[str]:
@@ -147,7 +145,7 @@ def drain_workload(images):
         def placed():
             found = pods()
             mine = [p for p in found if p["spec"].get("nodeName") == DRAINED]
-            return found if len(mine) == 5 and all(ready(p) for p in found) else None
+            return found if len(mine) == 5 and all(pod_ready(p) for p in found) else None
 
         wait_for("the day-2 pods Ready on " + DRAINED, placed)
     finally:
@@ -233,7 +231,7 @@ def test_a_budget_allowing_no_disruption_stops_the_drain_like_kubectl(drain_work
     assert unschedulable(DRAINED)
     still = pods(selector="app=guarded")
     assert {p["metadata"]["name"] for p in still} == guarded
-    assert all(p["spec"]["nodeName"] == DRAINED and ready(p) for p in still)
+    assert all(p["spec"]["nodeName"] == DRAINED and pod_ready(p) for p in still)
 
     rc, out = kubectl_drain(DRAINED, ALL_FLAGS, "--timeout=15s")
     assert rc != 0, out
@@ -244,7 +242,7 @@ def test_a_budget_allowing_no_disruption_stops_the_drain_like_kubectl(drain_work
 
 def guarded_ready() -> list[dict] | None:
     found = pods(selector="app=guarded")
-    return found if len(found) == 2 and all(ready(p) for p in found) else None
+    return found if len(found) == 2 and all(pod_ready(p) for p in found) else None
 
 
 def test_a_budget_allowing_one_disruption_lets_the_drain_finish_like_kubectl(drain_workload):
@@ -289,8 +287,9 @@ def answers(name: str) -> set[str]:
     out = set()
     for pod in pods("default", f"app={name}"):
         url = f"http://{pod['status']['podIP']}:{TEST_PORT}/"
-        fetch = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout=5).read().decode())"
-        out.add(node(MASTER).check_output(f'python3 -c "{fetch}"').strip())
+        answer = fetch_on(MASTER, url)
+        assert answer.rc == 0, answer.stderr
+        out.add(answer.stdout.strip())
     return out
 
 
@@ -397,12 +396,6 @@ def test_maintenance_restarts_a_worker_while_the_workload_keeps_answering(images
     assert len(polls) > 10 and not failures, failures[:3]
 
 
-def ready_node(name: str) -> dict | None:
-    found = [n for n in kubectl_json("get", "nodes")["items"] if n["metadata"]["name"] == name]
-    conditions = found[0]["status"].get("conditions", []) if found else []
-    return found[0] if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else None
-
-
 @pytest.fixture
 def grown(tmp_path):
     """The scenario's topology with one worker more, as a user raises workers: in topology.yml (the
@@ -436,7 +429,7 @@ def test_a_worker_joins_leaves_and_is_rebuilt_after_a_reset(grown):
     added = playbook("add-worker.yml", inventory=topology)
     assert added.returncode == 0, added.stdout[-3000:]
     assert f"Joining: {new.name}" in added.stdout
-    joined = wait_for(f"{new.name} Ready", lambda: ready_node(new.name))
+    joined = wait_for(f"{new.name} Ready", lambda: ready_nodes().get(new.name))
     assert [a["address"] for a in joined["status"]["addresses"] if a["type"] == "InternalIP"] == [new.ip]
     # The nodes already in the cluster were not joined or initialised again.
     assert {name: node(name).check_output(credentials) for name in NODES} == before
@@ -457,6 +450,6 @@ def test_a_worker_joins_leaves_and_is_rebuilt_after_a_reset(grown):
 
     rebuilt = playbook("../site.yml", inventory=topology)
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
-    wait_for(f"{new.name} Ready after the rebuild", lambda: ready_node(new.name))
+    wait_for(f"{new.name} Ready after the rebuild", lambda: ready_nodes().get(new.name))
     wait_for(f"kube-proxy Running on {new.name}", lambda: any(
-        p["spec"]["nodeName"] == new.name and ready(p) for p in pods("kube-system", "k8s-app=kube-proxy")))
+        p["spec"]["nodeName"] == new.name and pod_ready(p) for p in pods("kube-system", "k8s-app=kube-proxy")))

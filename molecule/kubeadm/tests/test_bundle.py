@@ -1,0 +1,243 @@
+"""The offline bundle as site.yml installed it on every node, checked live: versions, the installed
+files byte for byte, containerd's configuration, the images pinned, a container run by hand; then a
+tampered copy of the bundle refused on a node before anything is replaced.
+
+Expected versions come from bundle/versions.yml (the pins the bundle is built from), image names
+and digests from the bundle's manifest.json, both read on the controller; the rest from the nodes.
+Runs in the first verify only (conftest.py): what it proves does not change with a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from cluster import MASTER, NODES, ROOT, VERSIONS, WORKERS, node, playbook
+from fixtures.tampered_bundle import tamper
+
+BUNDLE = Path(os.environ.get("LAB_BUNDLE_DIR") or ROOT / ".cache" / "bundle")
+MANIFEST = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))
+SUMS = {
+    path.lstrip("*"): digest
+    for digest, path in (line.split(None, 1) for line in (BUNDLE / "SHA256SUMS").read_text().splitlines() if line)
+}
+IMAGES = {image["name"]: image for image in MANIFEST["images"]}
+PAUSE = next(name for name in IMAGES if re.search(r"/pause:", name))
+SNAPSHOTTER = yaml.safe_load((ROOT / "roles/docker/defaults/main.yml").read_text())["docker_containerd_snapshotter"]
+
+BIN = "/usr/local/bin"
+SBIN = "/usr/local/sbin"
+CNI_BIN = "/opt/cni/bin"
+KUBE_BIN = "/usr/bin"
+CNI_PLUGINS = sorted(Path(rel).name for rel in MANIFEST["files"] if rel.startswith("cni/bin/"))
+# Where each file of the bundle is installed on a node (the roles' defaults).
+INSTALLED = {
+    f"{BIN}/containerd": "bin/containerd",
+    f"{BIN}/containerd-shim-runc-v2": "bin/containerd-shim-runc-v2",
+    f"{BIN}/ctr": "bin/ctr",
+    f"{BIN}/crictl": "bin/crictl",
+    f"{SBIN}/runc": "bin/runc",
+    f"{KUBE_BIN}/kubeadm": "bin/kubeadm",
+    f"{KUBE_BIN}/kubelet": "bin/kubelet",
+    f"{KUBE_BIN}/kubectl": "bin/kubectl",
+    **{f"{CNI_BIN}/{name}": f"cni/bin/{name}" for name in CNI_PLUGINS},
+}
+CTR = f"{BIN}/ctr --namespace k8s.io"
+
+
+# Replaces testinfra's host fixture in this file: every node of the topology, by podman exec.
+@pytest.fixture(scope="module", params=sorted(NODES))
+def host(request):
+    return node(request.param)
+
+
+def run_ok(host, command: str) -> str:
+    result = host.run(command)
+    assert result.rc == 0, f"{command}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result.stdout
+
+
+def ctr_images(host) -> dict[str, tuple[str, list[str]]]:
+    """containerd's k8s.io images: name -> (digest, labels). Columns: REF TYPE DIGEST SIZE PLATFORMS
+    LABELS, where SIZE holds a space ("301.6 KiB") and LABELS comes last."""
+    rows = [line.split() for line in run_ok(host, f"{CTR} images ls").splitlines()[1:] if line.strip()]
+    return {row[0]: (row[2], row[-1].split(",")) for row in rows}
+
+
+def installed_state(host) -> dict[str, str]:
+    """path -> "sha256 mtime" of every installed file, in one command."""
+    paths = " ".join(sorted(INSTALLED))
+    sums = dict(reversed(line.split(None, 1)) for line in run_ok(host, f"sha256sum {paths}").splitlines())
+    times = dict(line.split(None, 1)[::-1] for line in run_ok(host, f"stat --format '%Y %n' {paths}").splitlines())
+    return {path: f"{sums[path]} {times[path]}" for path in INSTALLED}
+
+
+# Versions: each installed binary reports the pinned version.
+
+
+def test_containerd_version(host):
+    assert run_ok(host, f"{BIN}/containerd --version").split()[2] == VERSIONS["containerd"]
+    assert run_ok(host, f"{BIN}/ctr --version").split()[2] == VERSIONS["containerd"]
+    assert f"Version:  {VERSIONS['containerd']}" in run_ok(host, f"{BIN}/containerd-shim-runc-v2 -v")
+
+
+def test_runc_version_with_seccomp(host):
+    lines = run_ok(host, f"{SBIN}/runc --version").splitlines()
+    assert lines[0] == f"runc version {VERSIONS['runc'].removeprefix('v')}"
+    assert [line for line in lines if re.fullmatch(r"libseccomp: \d+\.\d+\.\d+", line)], lines
+    features = json.loads(run_ok(host, f"{SBIN}/runc features"))
+    assert features["linux"]["seccomp"]["enabled"] is True
+
+
+def test_runc_is_the_one_containerd_finds(host):
+    # containerd's shim runs the first runc on systemd's PATH: the bundle's, not another.
+    environment = run_ok(host, "systemctl show containerd --property Environment --value")
+    path = dict(kv.split("=", 1) for kv in environment.split() if "=" in kv).get(
+        "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    )
+    found = [f"{d}/runc" for d in path.split(":") if host.file(f"{d}/runc").exists]
+    assert found and found[0] == f"{SBIN}/runc", found
+
+
+def test_kubernetes_client_versions(host):
+    assert run_ok(host, f"{BIN}/crictl --version").strip() == f"crictl version {VERSIONS['cri_tools']}"
+    assert run_ok(host, f"{KUBE_BIN}/kubeadm version -o short").strip() == VERSIONS["kubernetes"]
+    assert run_ok(host, f"{KUBE_BIN}/kubelet --version").strip() == f"Kubernetes {VERSIONS['kubernetes']}"
+    client = run_ok(host, f"{KUBE_BIN}/kubectl version --client").splitlines()
+    assert f"Client Version: {VERSIONS['kubernetes']}" in client
+
+
+def test_cni_plugin_versions(host):
+    # Without CNI_COMMAND a plugin prints its name and version and exits.
+    for plugin in CNI_PLUGINS:
+        result = host.run(f"{CNI_BIN}/{plugin}")
+        assert result.rc == 0, (plugin, result.stderr)
+        assert f"CNI {plugin} plugin {VERSIONS['cni_plugins']}" in result.stdout + result.stderr
+
+
+# The installed files are the bundle's, byte for byte.
+
+
+def test_installed_files_match_the_bundle(host):
+    state = installed_state(host)
+    assert {path: value.split()[0] for path, value in state.items()} == {
+        path: SUMS[rel] for path, rel in INSTALLED.items()
+    }
+    modes = run_ok(host, f"stat --format '%n %U %a %F' {' '.join(sorted(INSTALLED))}").splitlines()
+    assert [line.split(None, 1)[1] for line in modes] == ["root 755 regular file"] * len(INSTALLED), modes
+
+
+def test_no_docker_engine(host):
+    assert not host.exists("dockerd")
+    assert host.run("systemctl cat docker.service").rc != 0
+
+
+# containerd: the bundle's unit, running, configured for kubeadm.
+
+
+def test_containerd_runs_from_its_bundle_unit(host):
+    unit = host.service("containerd")
+    assert unit.is_running and unit.is_enabled
+    show = run_ok(host, "systemctl show containerd --property FragmentPath,Type,Delegate,KillMode")
+    assert dict(line.split("=", 1) for line in show.splitlines()) == {
+        "FragmentPath": "/etc/systemd/system/containerd.service",
+        "Type": "notify",
+        "Delegate": "yes",
+        "KillMode": "process",
+    }
+    assert f"path={BIN}/containerd " in run_ok(host, "systemctl show containerd --property ExecStart")
+
+
+def test_containerd_live_config(host):
+    # The role writes schema 3 for containerd 2.x; 2.3+ migrates it to 4 at startup (4 only moves
+    # the top-level grpc/ttrpc/debug/metrics sections, which the role does not set).
+    assert tomllib.loads(host.file("/etc/containerd/config.toml").content_string)["version"] == 3
+    config = tomllib.loads(run_ok(host, f"{BIN}/containerd config dump"))
+    assert config["version"] >= 3
+    images = config["plugins"]["io.containerd.cri.v1.images"]
+    assert images["pinned_images"]["sandbox"] == PAUSE
+    assert images["snapshotter"] == SNAPSHOTTER
+    runtime = config["plugins"]["io.containerd.cri.v1.runtime"]
+    assert runtime["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is True
+    assert runtime["cni"]["bin_dirs"] == [CNI_BIN]
+
+
+def test_cri_answers_through_the_bundles_crictl(host):
+    version = dict(
+        line.split(":", 1) for line in run_ok(host, f"{BIN}/crictl version").splitlines() if ":" in line
+    )
+    assert version["RuntimeName"].strip() == "containerd"
+    assert version["RuntimeVersion"].strip() == VERSIONS["containerd"]
+    info = json.loads(run_ok(host, f"{BIN}/crictl info"))
+    conditions = {c["type"]: c["status"] for c in info["status"]["conditions"]}
+    assert conditions["RuntimeReady"] is True
+
+
+# Images: imported under kubeadm's names, with the manifest's digests, pinned.
+
+
+def test_images_in_containerd_with_digest_and_pinned(host):
+    listed = ctr_images(host)
+    for name, image in IMAGES.items():
+        assert name in listed, f"{name} not in `ctr -n k8s.io images ls`: {sorted(listed)}"
+        digest, labels = listed[name]
+        assert digest == image["digest"], name
+        assert "io.cri-containerd.pinned=pinned" in labels, (name, labels)
+    images = json.loads(run_ok(host, f"{BIN}/crictl images --output json"))["images"]
+    pinned = {tag for image in images if image.get("pinned") for tag in image.get("repoTags") or []}
+    assert set(IMAGES) <= pinned, sorted(set(IMAGES) - pinned)
+
+
+def test_images_are_what_the_installed_kubeadm_asks_for(host):
+    wanted = run_ok(host, f"{KUBE_BIN}/kubeadm config images list --kubernetes-version {VERSIONS['kubernetes']}")
+    assert sorted(wanted.split()) == sorted(IMAGES)
+
+
+def test_container_runs_from_an_imported_image(host):
+    # containerd, its shim and runc run pause's own binary from the imported image, outside the CRI.
+    name = f"k8s-lab-test-{uuid.uuid4().hex[:8]}"
+    out = run_ok(host, f"{CTR} run --rm --snapshotter {SNAPSHOTTER} {PAUSE} {name} /pause -v")
+    assert out.strip() == f"pause.c v{PAUSE.rsplit(':', 1)[1]}"
+
+
+def test_kubelet_unit_starts_the_bundles_kubelet(host):
+    assert host.service("kubelet").is_enabled
+    show = run_ok(host, "systemctl show kubelet --property FragmentPath,ExecStart")
+    assert "FragmentPath=/etc/systemd/system/kubelet.service" in show
+    assert f"path={KUBE_BIN}/kubelet " in show
+
+
+# A tampered copy of the bundle, given to the docker role on a running worker: refused on the node
+# by the checksum of the copy there, before anything is replaced or restarted.
+
+
+def test_a_tampered_bundle_is_refused_on_the_node(tmp_path):
+    tampered, worker = "bin/runc", node(WORKERS[0])
+    assert WORKERS[0] != MASTER
+    tamper(BUNDLE, tmp_path / "bundle", tampered)
+    staging = "/var/lib/k8s-lab-test/tampered-bundle"
+    before = installed_state(worker)
+    containerd_pid = run_ok(worker, "systemctl show containerd --property MainPID --value").strip()
+
+    run = playbook(
+        str(ROOT / "molecule/kubeadm/playbooks/tampered_bundle.yml"),
+        "-e", f"tampered_bundle_node={WORKERS[0]}",
+        "-e", f"tampered_bundle_dir={tmp_path / 'bundle'}",
+        "-e", f"tampered_bundle_node_dir={staging}",
+    )
+    output = " ".join(run.stdout.split())
+    assert run.returncode != 0, output[-2000:]
+    staged = worker.file(f"{staging}/{tampered}")
+    assert staged.exists and staged.sha256sum != SUMS[tampered]
+    # The gate's own message: the file, what SHA256SUMS says, what the node's copy hashes to.
+    assert "SHA256SUMS mismatch" in output and "nothing installed" in output, output[-2000:]
+    assert f"{tampered} (expected {SUMS[tampered]}, got {staged.sha256sum})" in output, output[-2000:]
+
+    assert installed_state(worker) == before
+    assert run_ok(worker, "systemctl show containerd --property MainPID --value").strip() == containerd_pid
