@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The lab's offline bundle: Kubernetes, its images and the container runtime, for air-gapped installs.
+"""The lab's offline bundle: Kubernetes, its images, the container runtime and MetalLB (its images and
+manifest), for air-gapped installs.
 
   bundle.py build [--source build|download] [--out DIR] [--cache DIR] [--mirror URL]
   bundle.py verify [DIR]      check every file of a bundle against its SHA256SUMS
@@ -37,7 +38,8 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
 
 def cmd_pin(args: argparse.Namespace) -> None:
-    pins = versions.load(REPO / "bundle" / "versions.yml", REPO / "inventory" / "topology.yml")
+    pins = versions.load(REPO / "bundle" / "versions.yml", REPO / "inventory" / "topology.yml",
+                         REPO / "roles" / "metallb" / "defaults" / "main.yml")
     source = gomodule.module_source("k8s.io/kubernetes", pins.kubernetes, args.cache)
     derived = versions.kubeadm_constants(source)
     wanted = {**pins.pins, "etcd": versions.etcd_module_version(derived["etcd"]), "coredns": derived["coredns"]}

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import yaml
+
 from . import artifacts, download, gobuild, images, oci, progress, rootfs
 from .checksums import SUMS_FILE, sha256_file, write_sums
 from .gomodule import module_source, pinned_version
-from .recipes import BY_NAME, GO_COMPONENTS, KUBERNETES, GoComponent
+from .recipes import APPS, BY_NAME, GO_COMPONENTS, KUBERNETES, App, GoComponent, components_for
 from .versions import Versions, etcd_module_version, load
 
 MANIFEST = "manifest.json"
@@ -32,6 +34,16 @@ class Context:
 
     def wrapper(self, component: GoComponent) -> Path:
         return self.repo / "bundle" / "go" / component.name
+
+
+@dataclass(frozen=True)
+class BuiltApp:
+    """An application's part of the bundle: its images (name -> archive, sha256) and its manifest."""
+
+    app: App
+    version: str
+    images: dict[str, tuple[Path, str]]
+    manifest: tuple[Path, str]
 
 
 def _go_version() -> str:
@@ -87,7 +99,8 @@ def tag_of(references: list[str], short: str) -> str:
 
 def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirror: str | None = None) -> dict:
     start = time.monotonic()
-    versions = load(repo / "bundle" / "versions.yml", repo / "inventory" / "topology.yml")
+    versions = load(repo / "bundle" / "versions.yml", repo / "inventory" / "topology.yml",
+                    repo / "roles" / "metallb" / "defaults" / "main.yml")
     cache.mkdir(parents=True, exist_ok=True)
     ctx = Context(repo=repo, cache=cache, versions=versions, source=source, mirror=mirror)
     date = release_date(ctx)
@@ -102,6 +115,10 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
     pause_version = tag_of(references, "pause")
 
     for component in GO_COMPONENTS:
+        if component not in components_for(source):
+            progress.say(f"{component.name}: left out, it publishes no release binaries (with internet, "
+                         "the nodes pull its images)")
+            continue
         if component.name in built:
             continue
         version = versions.pins.get(component.name) or derived[component.name]
@@ -126,8 +143,9 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
     image_files = {}
     for ref in references:
         image_files[ref] = _image(ctx, ref, binaries, base_dir / "layer.tar", base_sums["layer.tar"], date, epoch)
+    apps = [_app(ctx, app, built, date, epoch) for app in APPS if app.component.name in built]
 
-    manifest = _assemble(ctx, out, built, image_files, references, date)
+    manifest = _assemble(ctx, out, built, image_files, references, apps, date)
     progress.say(f"bundle ready in {out} ({progress.elapsed(time.monotonic() - start)})")
     return manifest
 
@@ -144,18 +162,80 @@ def _pause(ctx: Context, version: str) -> tuple[Path, dict[str, str]]:
 def _image(ctx: Context, ref: str, binaries: dict[str, tuple[Path, str]], base: Path, base_sum: str,
            date: str, epoch: int) -> tuple[Path, str]:
     image = images.image_for(ref, {n: p for n, (p, _) in binaries.items()}, base, date, epoch)
+    return _cached_image(ctx, image, images.short_name(ref), binaries, base_sum, date)
+
+
+def _cached_image(ctx: Context, image: oci.Image, short: str, binaries: dict[str, tuple[Path, str]],
+                  base_sum: str | None, date: str) -> tuple[Path, str]:
+    """image's archive, written once per key (what goes into it: its binaries by digest)."""
     digests = {n: d for n, (_, d) in binaries.items()}
     inputs = sorted((e.path, e.mode, e.directory, e.link, digests.get(e.source.name) if e.source else
                      (e.data or b"").hex()) for e in image.entries)
     uses_base = image.base_layer is not None
-    key = artifacts.key("image", images.IMAGE_RECIPE_VERSION, ref, inputs, base_sum if uses_base else None,
+    key = artifacts.key("image", images.IMAGE_RECIPE_VERSION, image.name, inputs, base_sum if uses_base else None,
                         image.entrypoint, image.env, image.user, date)
-    short = images.short_name(ref)
     path, sums = artifacts.cached(
         ctx.cache, f"image-{short}", key,
         lambda tmp: _write_image(image, tmp / f"{short}.tar"),
     )
     return path / f"{short}.tar", sums[f"{short}.tar"]
+
+
+def _app(ctx: Context, app: App, built: dict, date: str, epoch: int) -> BuiltApp:
+    """app's images from its built binaries, and its manifest, checked to run exactly those images."""
+    path, sums, version = built[app.component.name]
+    references = app.references(version)
+    app_images = {}
+    for binary, ref in references.items():
+        image = images.app_image(ref, path / binary, date, epoch)
+        app_images[ref] = _cached_image(ctx, image, images.app_short_name(app.component.name, binary),
+                                        {binary: (path / binary, sums[binary])}, None, date)
+    source = module_source(app.component.module, version, ctx.cache) / app.manifest
+    name = Path(app.manifest).name
+    key = artifacts.key("manifest", app.component.module, version, app.manifest, sha256_file(source),
+                        sorted(references.values()))
+    manifest_dir, manifest_sums = artifacts.cached(
+        ctx.cache, f"manifest-{app.component.name}", key,
+        lambda tmp: _copy_manifest(app, source, set(references.values()), tmp / name),
+    )
+    return BuiltApp(app, version, app_images, (manifest_dir / name, manifest_sums[name]))
+
+
+def manifest_images(text: str) -> set[str]:
+    """Every image a multi-document Kubernetes manifest names (the value of any "image" key)."""
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "image" and isinstance(value, str):
+                    found.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for document in yaml.safe_load_all(text):
+        walk(document)
+    return found
+
+
+def check_manifest_images(app: App, text: str, built: set[str]) -> None:
+    """The manifest must run exactly the images the bundle holds for it: any other would be pulled."""
+    named = manifest_images(text)
+    if named != built:
+        raise progress.StepFailed(
+            f"{app.component.name}: {app.manifest} runs {sorted(named)}, but the bundle builds "
+            f"{sorted(built)}: not built here {sorted(named - built)}, not run by the manifest {sorted(built - named)}"
+        )
+
+
+def _copy_manifest(app: App, source: Path, built: set[str], dest: Path) -> None:
+    # Byte for byte: the release's file, whose checksum the role that applies it knows.
+    data = source.read_bytes()
+    check_manifest_images(app, data.decode(), built)
+    dest.write_bytes(data)
 
 
 def _write_image(image: oci.Image, dest: Path) -> None:
@@ -164,7 +244,8 @@ def _write_image(image: oci.Image, dest: Path) -> None:
     progress.say(f"image {image.name}: written in {progress.elapsed(time.monotonic() - started)}")
 
 
-def _assemble(ctx: Context, out: Path, built: dict, image_files: dict, references: list[str], date: str) -> dict:
+def _assemble(ctx: Context, out: Path, built: dict, image_files: dict, references: list[str],
+              apps: list[BuiltApp], date: str) -> dict:
     work = out.with_name(out.name + ".tmp")
     shutil.rmtree(work, ignore_errors=True)
     known: dict[str, str] = {}
@@ -191,7 +272,16 @@ def _assemble(ctx: Context, out: Path, built: dict, image_files: dict, reference
         path, digest = image_files[ref]
         rel = images.archive_name(ref)
         place(path, rel, digest, images.short_name(ref), ref.rsplit(":", 1)[1])
-        image_list.append({"name": ref, "file": rel, "digest": oci.manifest_digest(path)})
+        image_list.append({"name": ref, "file": rel, "digest": oci.manifest_digest(path), "used_by": "kubeadm"})
+    # An application's images and manifest, after kubeadm's: "used_by" tells them apart.
+    for app in apps:
+        name = app.app.component.name
+        for ref, (path, digest) in app.images.items():
+            rel = f"images/{path.name}"
+            place(path, rel, digest, name, app.version)
+            image_list.append({"name": ref, "file": rel, "digest": oci.manifest_digest(path), "used_by": name})
+        path, digest = app.manifest
+        place(path, f"manifests/{path.name}", digest, name, app.version)
 
     manifest = {
         "format": BUNDLE_FORMAT,

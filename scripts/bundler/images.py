@@ -1,8 +1,10 @@
-"""The container images kubeadm runs, assembled from the bundle's binaries.
+"""The container images kubeadm runs, and those of the applications the bundle carries (MetalLB),
+assembled from the bundle's binaries.
 
 Static binaries go on an empty base with the few files a distroless base carries; kube-proxy needs
 iptables, nftables, conntrack and ipset, so its base is a minimal Debian root filesystem, as the
-upstream image's is. Names come from `kubeadm config images list`, so they are what kubeadm pulls.
+upstream image's is. Names come from `kubeadm config images list`, so they are what kubeadm pulls;
+an application's are its upstream names (recipes.App), which its manifest must run.
 """
 
 from __future__ import annotations
@@ -62,3 +64,15 @@ def image_for(reference: str, binaries: dict[str, Path], kube_proxy_base: Path |
 
 def archive_name(reference: str) -> str:
     return f"images/{short_name(reference)}.tar"
+
+
+def app_image(reference: str, binary: Path, created: str, epoch: int) -> Image:
+    """An application's image as upstream builds it on a distroless static base: the one binary at
+    /<name>, which is the entrypoint (MetalLB's controller and speaker)."""
+    return Image(name=reference, entries=[*base_files(), Entry(binary.name, 0o755, source=binary)],
+                 entrypoint=[f"/{binary.name}"], created=created, epoch=epoch)
+
+
+def app_short_name(app: str, binary: str) -> str:
+    """metallb, controller -> metallb-controller: the archive's name, which says whose image it is."""
+    return f"{app}-{binary}"

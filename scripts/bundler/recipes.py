@@ -35,6 +35,24 @@ class GoComponent:
     node_dir: str = "bin"
     # go build names a binary after its package directory; upstream renames some (etcd's is server/).
     renames: dict[str, str] = field(default_factory=dict)
+    # False when the project publishes no release binaries: the download source leaves it out.
+    release_binaries: bool = True
+
+
+@dataclass(frozen=True)
+class App:
+    """An application the lab installs from its project's own manifest: the images that manifest
+    runs, each one binary of component at /<binary> (as upstream's distroless images hold it), and
+    the manifest itself, copied from the module source so that the two cannot disagree unnoticed."""
+
+    component: GoComponent
+    # binary -> the image's upstream name without its tag; the tag is the component's pin.
+    repositories: dict[str, str]
+    manifest: str  # its path in the module source; the bundle has it under manifests/
+
+    def references(self, version: str) -> dict[str, str]:
+        """binary -> image name, e.g. controller -> quay.io/metallb/controller:v0.15.3."""
+        return {binary: f"{repository}:{version}" for binary, repository in self.repositories.items()}
 
 
 def _kubernetes_ldflags(version: str, date: str) -> list[str]:
@@ -164,5 +182,39 @@ CNI_PLUGINS = GoComponent(
     node_dir="cni/bin",
 )
 
-GO_COMPONENTS = (KUBERNETES, ETCD, COREDNS, CONTAINERD, RUNC, CRI_TOOLS, CNI_PLUGINS)
+
+def _metallb_check(binary: str) -> VersionCheck:
+    # Outside a cluster it logs its version, finds no namespace and exits 1. The environment is
+    # only an empty METALLB_NAMESPACE, so that none inherited from the caller's makes it start.
+    return VersionCheck((), lambda v: f"MetalLB {binary} starting version {v[1:]}",
+                        env=(("METALLB_NAMESPACE", ""),))
+
+
+# MetalLB hands out the lab's LoadBalancer addresses. Images only: nothing of it runs outside a pod.
+# Upstream's speaker image also holds frr-metrics, cp-tool and frr-reloader.sh for the FRR (BGP)
+# mode; the native manifest (L2 mode) runs the speaker alone, so they are not built. MetalLB
+# publishes its images but no release binaries, so the download source leaves it out (with
+# internet, the nodes pull its images).
+METALLB = GoComponent(
+    name="metallb",
+    module="go.universe.tf/metallb",
+    packages=("go.universe.tf/metallb/controller", "go.universe.tf/metallb/speaker"),
+    ldflags=lambda version, date: ["-s", "-w"],
+    checks={name: _metallb_check(name) for name in ("controller", "speaker")},
+    release_binaries=False,
+)
+
+METALLB_APP = App(
+    component=METALLB,
+    repositories={"controller": "quay.io/metallb/controller", "speaker": "quay.io/metallb/speaker"},
+    manifest="config/manifests/metallb-native.yaml",
+)
+
+GO_COMPONENTS = (KUBERNETES, ETCD, COREDNS, CONTAINERD, RUNC, CRI_TOOLS, CNI_PLUGINS, METALLB)
 BY_NAME = {c.name: c for c in GO_COMPONENTS}
+APPS = (METALLB_APP,)
+
+
+def components_for(source: str) -> tuple[GoComponent, ...]:
+    """The components a bundle of this source ("build" or "download") holds."""
+    return tuple(c for c in GO_COMPONENTS if source == "build" or c.release_binaries)

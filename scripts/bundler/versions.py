@@ -8,8 +8,10 @@ from pathlib import Path
 
 import yaml
 
+from .recipes import GO_COMPONENTS
+
 PIN = re.compile(r"^v\d+\.\d+\.\d+$")
-PINNED = ("kubernetes", "containerd", "runc", "cri_tools", "cni_plugins")
+PINNED = ("kubernetes", "containerd", "runc", "cri_tools", "cni_plugins", "metallb")
 # Read from kubeadm's constants in the pinned module (cmd/kubeadm/app/constants/constants.go).
 KUBEADM_CONSTANTS = {
     "etcd": re.compile(r'DefaultEtcdVersion\s*=\s*"([^"]+)"'),
@@ -39,7 +41,7 @@ class Versions:
         return f"v0.{minor}.{patch}"
 
 
-def load(path: Path, topology: Path | None = None) -> Versions:
+def load(path: Path, topology: Path | None = None, metallb_defaults: Path | None = None) -> Versions:
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict):
         raise VersionsError(f"{path}: expected a mapping")
@@ -52,12 +54,16 @@ def load(path: Path, topology: Path | None = None) -> Versions:
     if data.get("arch") != "amd64":
         raise VersionsError(f"{path}: arch must be amd64 (the only one built and tested), got {data.get('arch')!r}")
     download = data.get("download") or {}
-    missing = [k for name in (*PINNED, "etcd", "coredns") for k in (name, f"{name}_sha256") if k not in download]
+    # Components without release binaries (MetalLB) have nothing to download, so no templates.
+    released = [c.name for c in GO_COMPONENTS if c.release_binaries]
+    missing = [k for name in released for k in (name, f"{name}_sha256") if k not in download]
     if missing:
         raise VersionsError(f"{path}: download lacks URL templates for {', '.join(missing)}")
     versions = Versions(arch=data["arch"], pins=pins, download=download)
     if topology is not None:
         check_topology(versions, topology)
+    if metallb_defaults is not None:
+        check_metallb_role(versions, metallb_defaults)
     return versions
 
 
@@ -69,6 +75,17 @@ def check_topology(versions: Versions, topology: Path) -> None:
         raise VersionsError(
             f"bundle/versions.yml pins Kubernetes {versions.kubernetes} but {topology} asks for "
             f"kubernetes_version {wanted!r}: bump both together"
+        )
+
+
+def check_metallb_role(versions: Versions, defaults: Path) -> None:
+    """The metallb role applies the bundle's manifest, which runs the bundle's images: its
+    metallb_version must be the pin."""
+    wanted = yaml.safe_load(defaults.read_text()).get("metallb_version")
+    if wanted != versions.pins["metallb"]:
+        raise VersionsError(
+            f"bundle/versions.yml pins MetalLB {versions.pins['metallb']} but {defaults} has "
+            f"metallb_version {wanted!r}: bump both together"
         )
 
 

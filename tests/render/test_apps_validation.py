@@ -12,6 +12,8 @@ from apps_lib import RENDER_PLAYBOOK, REPO, tool
 CASES = {
     "pool-reversed": ("metallb", {"metallb_pool_first": "192.168.1.30"}, "metallb_pool_first"),
     "pool-not-an-address": ("metallb", {"metallb_pool_last": "192.168.1.300"}, "metallb_pool_last"),
+    "manifest-unpinned": ("metallb", {"metallb_manifest_checksum": ""}, "metallb_manifest_checksum"),
+    "manifest-of-unknown-release": ("metallb", {"metallb_version": "v0.99.0"}, "metallb_manifest_checksum"),
     "unpinned-jenkins": ("jenkins", {"jenkins_image": "docker.io/jenkins/jenkins:latest"}, "pin a version"),
     "plugin-latest": ("jenkins", {"jenkins_plugins": ["git:latest"]}, "jenkins_plugins"),
     "bad-service-type": ("jenkins", {"jenkins_service_type": "Ingress"}, "jenkins_service_type"),

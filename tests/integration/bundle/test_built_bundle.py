@@ -1,5 +1,6 @@
 """The bundle `make bundle` built: every file checksummed, every binary at its pinned version, the
-images named as kubeadm asks for them, and a tampered copy refused."""
+images named as kubeadm asks for them, MetalLB's images and the manifest that runs them, and a
+tampered copy refused."""
 
 import json
 import os
@@ -9,14 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from bundler.checksums import SUMS_FILE, parse_sums, verify_tree
+import yaml
+from bundler.build import manifest_images
+from bundler.checksums import SUMS_FILE, parse_sums, sha256_file, verify_tree
 from bundler.gobuild import check_versions
 from bundler.oci import extract_file, read_archive
-from bundler.recipes import BY_NAME
+from bundler.recipes import BY_NAME, METALLB_APP
 from bundler.versions import load
 
 ROOT = Path(__file__).resolve().parents[3]
-VERSIONS = load(ROOT / "bundle" / "versions.yml", ROOT / "inventory" / "topology.yml")
+VERSIONS = load(ROOT / "bundle" / "versions.yml", ROOT / "inventory" / "topology.yml",
+                ROOT / "roles" / "metallb" / "defaults" / "main.yml")
+METALLB_MANIFEST = "manifests/metallb-native.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +66,43 @@ def test_images_are_exactly_what_kubeadm_asks_for(bundle_dir, manifest):
         [bundle_dir / "bin" / "kubeadm", "config", "images", "list", "--kubernetes-version", VERSIONS.kubernetes],
         capture_output=True, text=True, check=True,
     ).stdout.split()
-    assert sorted(i["name"] for i in manifest["images"]) == sorted(listed)
+    assert sorted(i["name"] for i in manifest["images"] if i["used_by"] == "kubeadm") == sorted(listed)
+    # Besides kubeadm's, only MetalLB's.
+    assert {i["used_by"] for i in manifest["images"]} == {"kubeadm", "metallb"}
     for image in manifest["images"]:
         assert read_archive(bundle_dir / image["file"])["name"] == image["name"]
+
+
+def test_metallb_images_are_its_upstream_names_at_the_pin(manifest):
+    images = {i["name"]: i for i in manifest["images"] if i["used_by"] == "metallb"}
+    assert sorted(images) == [f"quay.io/metallb/controller:{VERSIONS.pins['metallb']}",
+                              f"quay.io/metallb/speaker:{VERSIONS.pins['metallb']}"]
+    for name, image in images.items():
+        assert manifest["files"][image["file"]] == {"component": "metallb", "version": VERSIONS.pins["metallb"]}, name
+
+
+@pytest.mark.parametrize("binary", ["controller", "speaker"])
+def test_metallb_images_run_their_binary_at_its_pinned_version(bundle_dir, manifest, tmp_path, binary):
+    name = METALLB_APP.references(VERSIONS.pins["metallb"])[binary]
+    image = next(i for i in manifest["images"] if i["name"] == name)
+    content = read_archive(bundle_dir / image["file"])
+    assert content["config"]["config"]["Entrypoint"] == [f"/{binary}"]
+    assert binary in content["files"] and "etc/passwd" in content["files"]
+    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], binary))
+    (tmp_path / binary).chmod(0o755)
+    check_versions(BY_NAME["metallb"], VERSIONS.pins["metallb"], tmp_path, only={binary})
+
+
+def test_the_metallb_manifest_runs_exactly_the_bundled_images(bundle_dir, manifest):
+    assert manifest["files"][METALLB_MANIFEST] == {"component": "metallb", "version": VERSIONS.pins["metallb"]}
+    bundled = {i["name"] for i in manifest["images"] if i["used_by"] == "metallb"}
+    assert manifest_images((bundle_dir / METALLB_MANIFEST).read_text()) == bundled
+
+
+def test_the_metallb_manifest_is_the_one_the_metallb_role_pins(bundle_dir):
+    # The role applies it only if it is the release's file, by the checksum it knows for the pin.
+    known = yaml.safe_load((ROOT / "roles/metallb/vars/main.yml").read_text())["__metallb_manifest_checksums"]
+    assert f"sha256:{sha256_file(bundle_dir / METALLB_MANIFEST)}" == known[VERSIONS.pins["metallb"]]
 
 
 @pytest.mark.parametrize(("image", "member", "component", "binary"), [

@@ -1,6 +1,7 @@
 """The download source against a loopback HTTP server serving the built bundle's binaries in the
 official release layout (dl.k8s.io and each project's GitHub releases, under MIRROR/HOST/PATH):
-it must reproduce the built bundle file for file, and refuse a tampered file with nothing written."""
+it must reproduce the built bundle file for file, less MetalLB (which publishes no release
+binaries), and refuse a tampered file with nothing written."""
 
 import hashlib
 import json
@@ -93,18 +94,25 @@ def release(bundle_dir, tmp_path_factory):
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def test_download_source_reproduces_the_built_bundle(bundle_dir, release, tmp_path):
+def test_download_source_reproduces_the_built_bundle_less_metallb(bundle_dir, release, tmp_path):
     www, _ = release
     with serve(www) as mirror:
         result = _build(mirror, tmp_path / "bundle")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "metallb: left out, it publishes no release binaries" in result.stderr
+    built_manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    metallb_files = {rel for rel, entry in built_manifest["files"].items() if entry["component"] == "metallb"}
+    assert metallb_files == {"images/metallb-controller.tar", "images/metallb-speaker.tar",
+                             "manifests/metallb-native.yaml"}
     built = parse_sums((bundle_dir / SUMS_FILE).read_text())
     downloaded = parse_sums((tmp_path / "bundle" / SUMS_FILE).read_text())
     built.pop("manifest.json")
     downloaded.pop("manifest.json")
-    assert downloaded == built
+    assert downloaded == {rel: digest for rel, digest in built.items() if rel not in metallb_files}
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["source"] == "download"
+    assert "metallb" not in manifest["components"]
+    assert manifest["images"] == [i for i in built_manifest["images"] if i["used_by"] == "kubeadm"]
 
 
 def test_download_source_refuses_a_tampered_file(release, tmp_path):

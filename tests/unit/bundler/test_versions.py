@@ -9,6 +9,7 @@ from bundler.versions import VersionsError, etcd_module_version, kubeadm_constan
 ROOT = Path(__file__).resolve().parents[3]
 VERSIONS = ROOT / "bundle" / "versions.yml"
 TOPOLOGY = ROOT / "inventory" / "topology.yml"
+METALLB_DEFAULTS = ROOT / "roles" / "metallb" / "defaults" / "main.yml"
 
 
 def _write(tmp_path, **changes):
@@ -29,6 +30,31 @@ def test_the_repository_pins_load_and_match_the_topology():
 def test_a_kubernetes_pin_of_another_minor_than_the_topology_is_refused(tmp_path):
     with pytest.raises(VersionsError, match="bump both together"):
         load(_write(tmp_path, kubernetes="v1.36.4"), TOPOLOGY)
+
+
+def test_the_metallb_pin_is_the_metallb_roles_version():
+    versions = load(VERSIONS, TOPOLOGY, METALLB_DEFAULTS)
+    assert versions.pins["metallb"] == yaml.safe_load(METALLB_DEFAULTS.read_text())["metallb_version"] == "v0.15.3"
+
+
+def test_a_metallb_pin_other_than_the_roles_version_is_refused(tmp_path):
+    with pytest.raises(VersionsError, match=r"pins MetalLB v0\.15\.2 but .*metallb_version 'v0\.15\.3': bump both"):
+        load(_write(tmp_path, metallb="v0.15.2"), TOPOLOGY, METALLB_DEFAULTS)
+
+
+def test_a_missing_metallb_pin_is_refused(tmp_path):
+    data = yaml.safe_load(VERSIONS.read_text())
+    del data["metallb"]
+    path = tmp_path / "versions.yml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(VersionsError, match="metallb must be a version"):
+        load(path)
+
+
+def test_metallb_needs_no_download_templates():
+    # It publishes no release binaries: the download source leaves it out, so nothing is missing.
+    assert not [key for key in yaml.safe_load(VERSIONS.read_text())["download"] if key.startswith("metallb")]
+    assert load(VERSIONS).pins["metallb"] == "v0.15.3"
 
 
 @pytest.mark.parametrize("bad", ["1.37.2", "v1.37", "latest", None])

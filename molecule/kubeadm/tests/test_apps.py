@@ -1,26 +1,34 @@
-"""The monitoring role on the real cluster, through the playbooks users run: playbooks/apps.yml (only
-the monitoring stack switched on) and playbooks/verify-apps.yml, then Prometheus' own API.
+"""The lab's applications on the real cluster, through the playbooks users run: playbooks/apps.yml
+with MetalLB and the monitoring stack switched on, then playbooks/verify-apps.yml, then MetalLB's
+addresses from the host and Prometheus' own API.
 
-Prometheus, Alertmanager and node-exporter are real, from Debian's packages
+MetalLB v0.15.3 is the offline bundle's (built from source, its manifest checked by the role against
+the pinned checksum). Prometheus, Alertmanager and node-exporter are real, from Debian's packages
 (tests/fixtures/debian_monitoring_images.py: older versions than the role pins, named as local test
-images). Grafana (AGPL, not built here) and kube-state-metrics (no image here) are switched off with
-the role's own variables. Runs in the second verify only, after the day-2 checks (conftest.py),
-so that no monitoring pod changes what they drain.
+images). Grafana (AGPL, not built here), kube-state-metrics (no image here), Jenkins (no image here)
+and the NFS volumes are switched off with the lab's own variables. Runs in the second verify only,
+after the day-2 checks (conftest.py), so that none of these pods changes what they drain.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from cluster import MASTER, NODES, import_archive, kubectl_json, playbook, recap, wait_for
+from cluster import NODES, PREFIX, TOPOLOGY, import_archive, kubectl_json, playbook, recap, wait_for
 from fixtures.debian_monitoring_images import write_all
 
 NAMESPACE = "monitoring"
+# The book's addresses, from the start of the topology's load-balancer range (group_vars/all.yml):
+# Jenkins .first, Prometheus .first+1, Grafana .first+2, Alertmanager .first+3.
+POOL_FIRST = ipaddress.IPv4Address(TOPOLOGY.group_vars["lab_loadbalancer_first_ip"])
+EXPECTED_ADDRESSES = {"prometheus": str(POOL_FIRST + 1), "alertmanager": str(POOL_FIRST + 3)}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +45,7 @@ def applied(images, tmp_path_factory):
     settings = {
         "apps_storage_enabled": False,
         "apps_jenkins_enabled": False,
-        "apps_metallb_enabled": False,
+        "apps_metallb_enabled": True,
         "monitoring_grafana_enabled": False,
         "monitoring_kube_state_metrics_enabled": False,
         "monitoring_persistence_enabled": False,
@@ -48,25 +56,29 @@ def applied(images, tmp_path_factory):
         "monitoring_image_pull_policy": "Never",
         "monitoring_wait_timeout": 300,
     }
-    extra = tmp_path_factory.mktemp("monitoring") / "vars.json"
+    extra = tmp_path_factory.mktemp("apps") / "vars.json"
     extra.write_text(json.dumps(settings))
     first = playbook("apps.yml", "-e", f"@{extra}")
     second = playbook("apps.yml", "-e", f"@{extra}") if first.returncode == 0 else first
     verified = playbook("verify-apps.yml", "-e", f"@{extra}") if first.returncode == 0 else first
-    return {"first": first, "second": second, "verify": verified, "extra": extra}
+    return {"first": first, "second": second, "verify": verified}
+
+
+def load_balancer_ip(service: str) -> str | None:
+    ingress = kubectl_json("get", "service", service, "-n", NAMESPACE)["status"].get("loadBalancer", {})
+    return next((entry["ip"] for entry in ingress.get("ingress", [])), None)
 
 
 def prometheus_api(path: str) -> dict:
-    service = kubectl_json("get", "service", "prometheus", "-n", NAMESPACE)
-    port = service["spec"]["ports"][0]["nodePort"]
-    address = NODES[MASTER].ip
-    with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=10) as answer:
+    """Prometheus' HTTP API from this host, through its MetalLB address."""
+    url = f"http://{EXPECTED_ADDRESSES['prometheus']}{path}"
+    with urllib.request.urlopen(url, timeout=10) as answer:
         body = json.load(answer)
     assert body["status"] == "success", body
     return body["data"]
 
 
-def test_apps_playbook_deploys_the_stack_and_reruns_unchanged(applied):
+def test_apps_playbook_deploys_and_reruns_unchanged(applied):
     first, second = applied["first"], applied["second"]
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     assert second.returncode == 0, second.stdout[-4000:]
@@ -77,6 +89,37 @@ def test_apps_playbook_deploys_the_stack_and_reruns_unchanged(applied):
 def test_verify_apps_reaches_each_service_from_the_host(applied):
     verified = applied["verify"]
     assert verified.returncode == 0, verified.stdout[-4000:] + verified.stderr[-2000:]
+
+
+def test_metallb_runs_from_the_bundle(applied):
+    controller = kubectl_json("get", "deployment", "controller", "-n", "metallb-system")
+    assert controller["status"].get("availableReplicas") == 1
+    speakers = kubectl_json("get", "daemonset", "speaker", "-n", "metallb-system")
+    assert speakers["status"]["numberReady"] == speakers["status"]["desiredNumberScheduled"] > 0
+    images = {c["image"] for obj in (controller, speakers) for c in obj["spec"]["template"]["spec"]["containers"]}
+    assert images == {"quay.io/metallb/controller:v0.15.3", "quay.io/metallb/speaker:v0.15.3"}
+
+
+def test_services_get_the_books_addresses_from_the_pool(applied):
+    assert {name: load_balancer_ip(name) for name in EXPECTED_ADDRESSES} == EXPECTED_ADDRESSES
+
+
+def test_a_node_answers_arp_for_each_address(applied):
+    """L2 mode for real: this host reaches the address over the lab network, and the MAC that
+    answered for it is one of the nodes' (a speaker's ARP reply), not anything else on the bridge."""
+    macs = {}
+    for name in NODES:
+        inspect = subprocess.run(["podman", "inspect", f"{PREFIX}{name}"], capture_output=True, text=True,
+                                 check=True)
+        for network in json.loads(inspect.stdout)[0]["NetworkSettings"]["Networks"].values():
+            macs[network["MacAddress"]] = name
+    for service, address in EXPECTED_ADDRESSES.items():
+        with urllib.request.urlopen(f"http://{address}/-/ready", timeout=10) as answer:
+            assert answer.status == 200, service
+        neighbour = subprocess.run(["ip", "-j", "neigh", "show", address], capture_output=True, text=True,
+                                   check=True)
+        answered = {entry.get("lladdr") for entry in json.loads(neighbour.stdout)}
+        assert answered and answered <= set(macs), (service, answered, macs)
 
 
 def test_what_runs_is_what_the_role_chose(applied):
@@ -97,7 +140,6 @@ def test_every_target_is_up(applied):
         # Prometheus, Alertmanager and node-exporter on every node, found by their annotations.
         "kubernetes-pods": 2 + nodes,
     }
-
     last = {}
 
     def all_up():
