@@ -5,7 +5,8 @@ The first verify sees the cluster exactly as site.yml built it; the second follo
 test_bundle.py runs in the first only: the installed files and images do not change with a restart,
 and its tampered-bundle run needs doing once. test_day2.py and then test_apps.py run in the
 second only: the day-2 checks drain nodes, stop services and roll workloads, so they start from the
-restarted lab, and the monitoring stack comes after them so that its pods change nothing they drain.
+restarted lab, and MetalLB comes after them (ORDER, not the files' names) so that its pods change
+nothing they drain.
 side_effect.yml leaves a mark in Molecule's ephemeral directory; create.yml removes it. Molecule
 names every test file on pytest's command line, which collect_ignore does not filter, so the files
 are deselected here (pytest reports them as deselected, never as skipped)."""
@@ -16,6 +17,7 @@ from pathlib import Path
 RESTARTED = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "nodes-restarted"
 FIRST_VERIFY_ONLY = {"test_bundle.py"}
 SECOND_VERIFY_ONLY = {"test_day2.py", "test_apps.py"}
+ORDER = ["test_bundle.py", "test_cluster.py", "test_day2.py", "test_apps.py"]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,3 +26,5 @@ def pytest_collection_modifyitems(config, items):
     if later:
         items[:] = [item for item in items if item.path.name not in elsewhere]
         config.hook.pytest_deselected(items=later)
+    # Stable: the tests of one file keep their order.
+    items.sort(key=lambda item: ORDER.index(item.path.name))
