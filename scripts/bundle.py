@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The lab's offline bundle: Kubernetes, its images, the container runtime, MetalLB (its images and
-manifest) and the monitoring images (Prometheus, node-exporter, kube-state-metrics), for air-gapped
-installs.
+manifest) and the monitoring images (Prometheus, node-exporter, kube-state-metrics, Alertmanager),
+for air-gapped installs.
 
   bundle.py build [--source build|download] [--out DIR] [--cache DIR] [--mirror URL]
   bundle.py verify [DIR]      check every file of a bundle against its SHA256SUMS

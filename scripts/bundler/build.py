@@ -65,15 +65,24 @@ def component_artifact(ctx: Context, component: GoComponent, version: str, date:
         return artifacts.cached(ctx.cache, f"dl-{component.name}", key,
                                 lambda tmp: _download(ctx, component, version, tmp))
     wrapper = ctx.wrapper(component)
-    key = artifacts.key(
+    parts = [
         "build", component.name, version, component.packages, component.tags, component.cgo,
         component.ldflags(version, date), (wrapper / "go.mod").read_text(), (wrapper / "go.sum").read_text(),
         _go_version(),
-    )
+    ]
+    if component.overlays:  # only then, so that the other components' keys stay as they were
+        parts.append(_overlays(ctx, component, version))
+    key = artifacts.key(*parts)
     return artifacts.cached(
         ctx.cache, component.name, key,
         lambda tmp: gobuild.build_component(component, version, date, wrapper, ctx.cache, tmp),
     )
+
+
+def _overlays(ctx: Context, component: GoComponent, version: str) -> dict[str, str]:
+    """The overlaid texts themselves, so that a changed transform rebuilds."""
+    source = module_source(component.module, component.module_version(version), ctx.cache)
+    return gobuild.overlay_texts(component, source)
 
 
 def _download(ctx: Context, component: GoComponent, version: str, tmp: Path) -> None:

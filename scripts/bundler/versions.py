@@ -12,7 +12,7 @@ from .recipes import APPS, GO_COMPONENTS
 
 PIN = re.compile(r"^v\d+\.\d+\.\d+$")
 PINNED = ("kubernetes", "containerd", "runc", "cri_tools", "cni_plugins", "metallb", "prometheus", "node_exporter",
-          "kube_state_metrics")
+          "kube_state_metrics", "alertmanager")
 # Read from kubeadm's constants in the pinned module (cmd/kubeadm/app/constants/constants.go).
 KUBEADM_CONSTANTS = {
     "etcd": re.compile(r'DefaultEtcdVersion\s*=\s*"([^"]+)"'),

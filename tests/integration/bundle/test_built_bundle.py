@@ -5,8 +5,12 @@ monitoring role's images, and a tampered copy refused."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,7 @@ from bundler.build import manifest_images
 from bundler.checksums import SUMS_FILE, parse_sums, sha256_file, verify_tree
 from bundler.gobuild import check_versions
 from bundler.oci import extract_file, read_archive
-from bundler.recipes import BY_NAME, METALLB_APP, MONITORING_APPS
+from bundler.recipes import ALERTMANAGER_APP, BY_NAME, METALLB_APP, MONITORING_APPS
 from bundler.versions import load
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -112,6 +116,49 @@ def test_monitoring_images_run_their_binary_at_its_pinned_version(bundle_dir, ma
     (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], binary))
     (tmp_path / binary).chmod(0o755)
     check_versions(app.component, version, tmp_path, only={binary})
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (a local http URL)
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_alertmanager_serves_its_api_without_the_web_ui(bundle_dir, manifest, tmp_path):
+    """Built without ui/app/dist (recipes.ALERTMANAGER): it starts with the role's kind of arguments and
+    serves /-/ready and the API; the web UI pages are not there."""
+    ((binary, name),) = ALERTMANAGER_APP.references(VERSIONS.pins["alertmanager"]).items()
+    image = next(i for i in manifest["images"] if i["name"] == name)
+    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], binary))
+    (tmp_path / binary).chmod(0o755)
+    (tmp_path / "alertmanager.yml").write_text("route: {receiver: x}\nreceivers: [{name: x}]\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([str(tmp_path / binary), f"--config.file={tmp_path}/alertmanager.yml",
+                                f"--storage.path={tmp_path}/data", "--cluster.listen-address=",
+                                f"--web.listen-address=127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, _ = _get(f"{base}/-/ready")
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "alertmanager did not start"
+                time.sleep(0.2)
+        assert status == 200
+        status, body = _get(f"{base}/api/v2/status")
+        assert status == 200
+        assert json.loads(body)["versionInfo"]["version"] == VERSIONS.pins["alertmanager"].removeprefix("v")
+        assert _get(f"{base}/")[0] == 404
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
 
 
 def test_the_metallb_manifest_runs_exactly_the_bundled_images(bundle_dir, manifest):

@@ -102,14 +102,15 @@ def test_download_source_reproduces_the_built_bundle_less_metallb_and_monitoring
         result = _build(mirror, tmp_path / "bundle")
     assert result.returncode == 0, result.stderr[-3000:]
     left_out = [c.name for c in GO_COMPONENTS if not c.release_binaries]
-    assert left_out == ["metallb", "prometheus", "node_exporter", "kube_state_metrics"]
+    assert left_out == ["metallb", "prometheus", "node_exporter", "kube_state_metrics", "alertmanager"]
     for name in left_out:
         assert f"{name}: left out, its images are built from source only" in result.stderr
     built_manifest = json.loads((bundle_dir / "manifest.json").read_text())
     source_only = {rel for rel, entry in built_manifest["files"].items() if entry["component"] in left_out}
     assert source_only == {"images/metallb-controller.tar", "images/metallb-speaker.tar",
                            "manifests/metallb-native.yaml", "images/monitoring-prometheus.tar",
-                           "images/monitoring-node-exporter.tar", "images/monitoring-kube-state-metrics.tar"}
+                           "images/monitoring-node-exporter.tar", "images/monitoring-kube-state-metrics.tar",
+                           "images/monitoring-alertmanager.tar"}
     built = parse_sums((bundle_dir / SUMS_FILE).read_text())
     downloaded = parse_sums((tmp_path / "bundle" / SUMS_FILE).read_text())
     built.pop("manifest.json")

@@ -1,6 +1,7 @@
-"""The monitoring stack in the bundle: Prometheus (its module version, its trimmed build), node-exporter and
-kube-state-metrics, each an image of its one binary under the name the monitoring role runs, pinned at
-the role's image tags, marked used_by monitoring, and left out of the download source."""
+"""The monitoring stack in the bundle: Prometheus (its module version, its trimmed build), node-exporter,
+kube-state-metrics and Alertmanager (without its web UI: test_overlays.py), each an image of its one
+binary under the name the monitoring role runs, pinned at the role's image tags, marked used_by
+monitoring, and left out of the download source."""
 
 import hashlib
 import json
@@ -14,6 +15,8 @@ from bundler.gobuild import check_versions
 from bundler.oci import read_archive
 from bundler.progress import StepFailed
 from bundler.recipes import (
+    ALERTMANAGER,
+    ALERTMANAGER_APP,
     APPS,
     KUBE_STATE_METRICS,
     KUBE_STATE_METRICS_APP,
@@ -37,6 +40,7 @@ DATE = "2026-10-27T12:01:04Z"
 PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v3.15.0"
 NODE_EXPORTER_IMAGE = "quay.io/prometheus/node-exporter:v1.12.1"
 KUBE_STATE_METRICS_IMAGE = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0"
+ALERTMANAGER_IMAGE = "quay.io/prometheus/alertmanager:v0.34.1"
 
 
 def _versions_with(tmp_path, **changes) -> Path:
@@ -72,12 +76,14 @@ def test_only_prometheus_maps_its_pin():
     assert PROMETHEUS.module_version("v3.15.0") == "v0.315.0"
     assert NODE_EXPORTER.module_version("v1.12.1") == "v1.12.1"
     assert KUBE_STATE_METRICS.module_version("v2.20.0") == "v2.20.0"
+    assert ALERTMANAGER.module_version("v0.34.1") == "v0.34.1"
 
 
 def test_the_pins_are_the_monitoring_roles_image_tags():
     assert VERSIONS.pins["prometheus"] == "v3.15.0"
     assert VERSIONS.pins["node_exporter"] == "v1.12.1"
     assert VERSIONS.pins["kube_state_metrics"] == "v2.20.0"
+    assert VERSIONS.pins["alertmanager"] == "v0.34.1"
     for app in MONITORING_APPS:
         (reference,) = app.references(VERSIONS.pins[app.component.name]).values()
         # The whole name, repository included: the role runs exactly the image the bundle holds.
@@ -89,20 +95,21 @@ def test_the_images_are_the_upstream_names_at_the_release_tag():
     assert PROMETHEUS_APP.references("v3.15.0") == {"prometheus": PROMETHEUS_IMAGE}
     assert NODE_EXPORTER_APP.references("v1.12.1") == {"node_exporter": NODE_EXPORTER_IMAGE}
     assert KUBE_STATE_METRICS_APP.references("v2.20.0") == {"kube-state-metrics": KUBE_STATE_METRICS_IMAGE}
+    assert ALERTMANAGER_APP.references("v0.34.1") == {"alertmanager": ALERTMANAGER_IMAGE}
     for app in MONITORING_APPS:
         assert (app.role, app.manifest) == ("monitoring", None)
 
 
-def test_alertmanager_and_grafana_are_the_roles_only_images_left_out():
+def test_grafana_is_the_roles_only_image_left_out():
     role_images = {key for key in MONITORING_DEFAULTS if key.endswith("_image")}
-    assert role_images - {app.role_default for app in MONITORING_APPS} == {
-        "monitoring_alertmanager_image", "monitoring_grafana_image"}
+    assert role_images - {app.role_default for app in MONITORING_APPS} == {"monitoring_grafana_image"}
 
 
 @pytest.mark.parametrize(("pin", "variable"), [
     ("prometheus", "monitoring_prometheus_image"),
     ("node_exporter", "monitoring_node_exporter_image"),
     ("kube_state_metrics", "monitoring_kube_state_metrics_image"),
+    ("alertmanager", "monitoring_alertmanager_image"),
 ])
 def test_a_pin_other_than_the_roles_image_tag_is_refused(tmp_path, pin, variable):
     with pytest.raises(VersionsError, match=rf"pins {pin} v9\.9\.9 but .*monitoring.* has {variable} '.*': bump both"):
@@ -130,7 +137,7 @@ def test_a_missing_monitoring_pin_is_refused(tmp_path):
 
 def test_the_download_source_leaves_the_monitoring_images_out():
     downloaded = components_for("download")
-    for component in (PROMETHEUS, NODE_EXPORTER, KUBE_STATE_METRICS):
+    for component in (PROMETHEUS, NODE_EXPORTER, KUBE_STATE_METRICS, ALERTMANAGER):
         assert component not in downloaded
         assert component in components_for("build")
         assert not [key for key in VERSIONS.download if key.startswith(component.name)]
@@ -142,7 +149,8 @@ def test_prometheus_is_built_with_kubernetes_discovery_only():
     assert PROMETHEUS.tags == ("remove_all_sd", "enable_kubernetes_sd")
     assert NODE_EXPORTER.packages == ("github.com/prometheus/node_exporter",)
     assert KUBE_STATE_METRICS.packages == ("k8s.io/kube-state-metrics/v2",)
-    assert NODE_EXPORTER.tags == KUBE_STATE_METRICS.tags == ()
+    assert ALERTMANAGER.packages == ("github.com/prometheus/alertmanager/cmd/alertmanager",)
+    assert NODE_EXPORTER.tags == KUBE_STATE_METRICS.tags == ALERTMANAGER.tags == ()
 
 
 def test_the_version_stamps_are_common_versions_variables():
@@ -153,6 +161,9 @@ def test_the_version_stamps_are_common_versions_variables():
     assert f"{stamp}.Version=1.12.1" in NODE_EXPORTER.ldflags("v1.12.1", DATE)
     # kube-state-metrics' Makefile stamps its tag, "v" included.
     assert f"{stamp}.Version=v2.20.0" in KUBE_STATE_METRICS.ldflags("v2.20.0", DATE)
+    assert ALERTMANAGER.ldflags("v0.34.1", DATE) == [
+        "-s", "-w", f"{stamp}.Version=0.34.1", f"{stamp}.Revision=v0.34.1", f"{stamp}.Branch=v0.34.1",
+        f"{stamp}.BuildDate=20261027-12:01:04"]
 
 
 def test_the_prometheus_build_passes_its_tags_and_checks_its_version(tmp_path, monkeypatch):
@@ -196,6 +207,9 @@ def test_the_wrapper_pins_prometheus_module_version(tmp_path):
      ["node_exporter, version 1.12.0 (branch: v1.12.0)", "prometheus, version 1.12.1 (branch: v1.12.1)"]),
     (KUBE_STATE_METRICS, "kube-state-metrics", ("version",), "kube-state-metrics, version v2.20.0 (branch: v2.20.0)",
      ["kube-state-metrics, version 2.20.0 (branch: v2.20.0)", "kube-state-metrics, version v2.20.1 (branch: )"]),
+    (ALERTMANAGER, "alertmanager", ("--version",), "alertmanager, version 0.34.1 (branch: v0.34.1, revision: v0.34.1)",
+     ["alertmanager, version 0.34.10 (branch: v0.34.10)", "alertmanager, version v0.34.1 (branch: v0.34.1)",
+      "prometheus, version 0.34.1 (branch: v0.34.1)"]),
 ])
 def test_each_binary_must_print_its_pinned_version(tmp_path, component, binary, argv, printed, wrong):
     assert component.checks[binary].argv == argv
@@ -229,12 +243,14 @@ def test_the_app_step_makes_images_only_and_the_bundle_marks_them_used_by_monito
         {"name": name, "file": f"images/{file}.tar", "digest": image["digest"], "used_by": "monitoring"}
         for (name, file), image in zip([(PROMETHEUS_IMAGE, "monitoring-prometheus"),
                                         (NODE_EXPORTER_IMAGE, "monitoring-node-exporter"),
-                                        (KUBE_STATE_METRICS_IMAGE, "monitoring-kube-state-metrics")],
+                                        (KUBE_STATE_METRICS_IMAGE, "monitoring-kube-state-metrics"),
+                                        (ALERTMANAGER_IMAGE, "monitoring-alertmanager")],
                                        manifest["images"], strict=True)
     ]
     assert manifest["files"]["images/monitoring-prometheus.tar"] == {"component": "prometheus", "version": "v3.15.0"}
     assert not (out / "manifests").exists()
-    for image, binary in zip(manifest["images"], ("prometheus", "node_exporter", "kube-state-metrics"), strict=True):
+    for image, binary in zip(manifest["images"], ("prometheus", "node_exporter", "kube-state-metrics", "alertmanager"),
+                             strict=True):
         content = read_archive(out / image["file"])
         assert content["name"] == image["name"]
         assert content["config"]["config"]["Entrypoint"] == [f"/{binary}"]
