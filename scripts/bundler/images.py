@@ -67,11 +67,14 @@ def archive_name(reference: str) -> str:
     return f"images/{short_name(reference)}.tar"
 
 
-def app_image(reference: str, binary: Path, created: str, epoch: int) -> Image:
-    """An application's image as upstream builds it on a distroless static base: the one binary at
-    /<name>, which is the entrypoint (MetalLB's controller and speaker, Prometheus, node-exporter...)."""
-    return Image(name=reference, entries=[*base_files(), Entry(binary.name, 0o755, source=binary)],
-                 entrypoint=[f"/{binary.name}"], created=created, epoch=epoch)
+def app_image(reference: str, binary: Path, created: str, epoch: int, directory: str = "") -> Image:
+    """An application's image as upstream builds it on a distroless static base: the one binary, at
+    /<name> or /<directory>/<name>, is the entrypoint (MetalLB's controller and speaker, Prometheus,
+    node-exporter...)."""
+    path = f"{directory}/{binary.name}" if directory else binary.name
+    parents = [Entry(directory, 0o755, directory=True)] if directory else []
+    return Image(name=reference, entries=[*base_files(), *parents, Entry(path, 0o755, source=binary)],
+                 entrypoint=[f"/{path}"], created=created, epoch=epoch)
 
 
 def app_short_name(role: str, reference: str) -> str:

@@ -62,6 +62,9 @@ class App:
     role: str
     role_default: str
     manifest: str | None = None  # its path in the module source; the bundle has it under manifests/
+    # Where the image holds the binary, as upstream's does: the root, or bin/ for the Prometheus
+    # projects, whose data directories (/prometheus, /alertmanager) the role mounts volumes on.
+    binary_dir: str = ""
 
     def references(self, version: str) -> dict[str, str]:
         """binary -> image name, e.g. controller -> quay.io/metallb/controller:v0.15.3."""
@@ -331,18 +334,19 @@ ALERTMANAGER = GoComponent(
 )
 
 
-def _monitoring_app(component: GoComponent, binary: str, repository: str, image: str) -> App:
+def _monitoring_app(component: GoComponent, binary: str, repository: str, image: str, binary_dir: str) -> App:
     return App(component=component, repositories={binary: repository}, role="monitoring",
-               role_default=f"monitoring_{image}_image")
+               role_default=f"monitoring_{image}_image", binary_dir=binary_dir)
 
 
-PROMETHEUS_APP = _monitoring_app(PROMETHEUS, "prometheus", "quay.io/prometheus/prometheus", "prometheus")
+PROMETHEUS_APP = _monitoring_app(PROMETHEUS, "prometheus", "quay.io/prometheus/prometheus", "prometheus", "bin")
 NODE_EXPORTER_APP = _monitoring_app(NODE_EXPORTER, "node_exporter", "quay.io/prometheus/node-exporter",
-                                    "node_exporter")
+                                    "node_exporter", "bin")
 KUBE_STATE_METRICS_APP = _monitoring_app(KUBE_STATE_METRICS, "kube-state-metrics",
                                          "registry.k8s.io/kube-state-metrics/kube-state-metrics",
-                                         "kube_state_metrics")
-ALERTMANAGER_APP = _monitoring_app(ALERTMANAGER, "alertmanager", "quay.io/prometheus/alertmanager", "alertmanager")
+                                         "kube_state_metrics", "")
+ALERTMANAGER_APP = _monitoring_app(ALERTMANAGER, "alertmanager", "quay.io/prometheus/alertmanager", "alertmanager",
+                                   "bin")
 MONITORING_APPS = (PROMETHEUS_APP, NODE_EXPORTER_APP, KUBE_STATE_METRICS_APP, ALERTMANAGER_APP)
 
 GO_COMPONENTS = (KUBERNETES, ETCD, COREDNS, CONTAINERD, RUNC, CRI_TOOLS, CNI_PLUGINS, METALLB,

@@ -65,9 +65,11 @@ def node_started() -> dict[str, int]:
     before, until its kubelet reports again (it is never marked NotReady when it comes back
     quickly); only what was reported since the node started is news from the node as it is now."""
     if time.monotonic() - _STARTED["read"] > 2:
-        out = subprocess.run(["podman", "ps", "--filter", f"name=^{PREFIX}", "--format", "{{.Names}} {{.StartedAt}}"],
-                             check=True, capture_output=True, text=True).stdout
-        _STARTED["nodes"] = {name.removeprefix(PREFIX): int(at) for name, at in (line.split() for line in out.splitlines())}
+        out = subprocess.run(
+            ["podman", "ps", "--filter", f"name=^{PREFIX}", "--format", "{{.Names}} {{.StartedAt}}"],
+            check=True, capture_output=True, text=True).stdout
+        rows = (line.split() for line in out.splitlines())
+        _STARTED["nodes"] = {name.removeprefix(PREFIX): int(at) for name, at in rows}
         _STARTED["read"] = time.monotonic()
     return _STARTED["nodes"]
 
@@ -86,10 +88,10 @@ def _since_start(name: str, stamp: str | None) -> bool:
 def pod_ready(pod: dict) -> bool:
     """Running, every container ready and started since its node did (not a report from before a
     node restart)."""
+    name = pod["spec"].get("nodeName", "")
     statuses = pod["status"].get("containerStatuses", [{}])
     return pod["status"].get("phase") == "Running" and all(
-        c.get("ready") and _since_start(pod["spec"].get("nodeName", ""), c.get("state", {}).get("running", {}).get("startedAt"))
-        for c in statuses)
+        c.get("ready") and _since_start(name, c.get("state", {}).get("running", {}).get("startedAt")) for c in statuses)
 
 
 def ready_nodes() -> dict[str, dict]:

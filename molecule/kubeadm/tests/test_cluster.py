@@ -172,6 +172,12 @@ def test_exec_and_logs_on_a_worker_pod(workload):
     assert client["status"]["podIP"] in logs.stdout + logs.stderr, logs.stdout
 
 
+@pytest.mark.parametrize("name", sorted(NODES))
+def test_the_nodes_root_is_a_shared_mount(name):
+    """As on a VM: kubelet refuses a pod's HostToContainer mount (node-exporter's) below a private one."""
+    assert node(name).check_output("findmnt --noheadings --output PROPAGATION /") == "shared"
+
+
 def test_no_bootstrap_token_lives_forever():
     out = node(MASTER).check_output("kubeadm token list -o json")
     decoder, pos, tokens = json.JSONDecoder(), 0, []

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from bundler import build, gobuild, gomodule, progress
 from bundler.gobuild import check_versions
+from bundler.images import app_image
 from bundler.oci import read_archive
 from bundler.progress import StepFailed
 from bundler.recipes import (
@@ -223,7 +224,8 @@ def test_each_binary_must_print_its_pinned_version(tmp_path, component, binary, 
 
 def test_the_app_step_makes_images_only_and_the_bundle_marks_them_used_by_monitoring(tmp_path, monkeypatch):
     """No manifest to copy (the role renders its own); each archive named monitoring-<image>, holding
-    its binary at /<binary> as the entrypoint, listed in manifest.json as used_by monitoring."""
+    its binary (in bin/ as upstream's, or at the root) as the entrypoint, listed in manifest.json as
+    used_by monitoring."""
     monkeypatch.setattr(build, "module_source", lambda *args: pytest.fail("no module source is read"))
     ctx = build.Context(repo=ROOT, cache=tmp_path / "cache", versions=VERSIONS, source="build")
     built, apps = {}, []
@@ -249,9 +251,22 @@ def test_the_app_step_makes_images_only_and_the_bundle_marks_them_used_by_monito
     ]
     assert manifest["files"]["images/monitoring-prometheus.tar"] == {"component": "prometheus", "version": "v3.15.0"}
     assert not (out / "manifests").exists()
-    for image, binary in zip(manifest["images"], ("prometheus", "node_exporter", "kube-state-metrics", "alertmanager"),
-                             strict=True):
+    paths = ("bin/prometheus", "bin/node_exporter", "kube-state-metrics", "bin/alertmanager")
+    for image, path in zip(manifest["images"], paths, strict=True):
         content = read_archive(out / image["file"])
         assert content["name"] == image["name"]
-        assert content["config"]["config"]["Entrypoint"] == [f"/{binary}"]
-        assert binary in content["files"]
+        assert content["config"]["config"]["Entrypoint"] == [f"/{path}"]
+        assert path in content["files"]
+
+
+@pytest.mark.parametrize("app", MONITORING_APPS, ids=lambda app: app.component.name)
+def test_a_binary_never_sits_where_the_role_mounts_a_volume(tmp_path, app):
+    """The role mounts its data volumes on /prometheus and /alertmanager: a binary there fails the
+    container's start ("not a directory"); upstream's Prometheus images keep theirs in /bin."""
+    (binary,) = app.repositories
+    path = tmp_path / binary
+    path.write_bytes(b"\x7fELF")
+    image = app_image(app.references("v1.0.0")[binary], path, "2026-10-27T12:01:04Z", 1_700_000_000, app.binary_dir)
+    (entrypoint,) = image.entrypoint
+    assert entrypoint == ("/bin/" if app.component.name != "kube_state_metrics" else "/") + binary
+    assert entrypoint not in {"/prometheus", "/alertmanager"}
