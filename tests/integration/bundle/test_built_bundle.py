@@ -111,9 +111,10 @@ def test_monitoring_images_run_their_binary_at_its_pinned_version(bundle_dir, ma
     version = VERSIONS.pins[app.component.name]
     ((binary, name),) = app.references(version).items()
     image = next(i for i in manifest["images"] if i["name"] == name)
+    path = f"{app.binary_dir}/{binary}" if app.binary_dir else binary
     content = read_archive(bundle_dir / image["file"])
-    assert content["config"]["config"]["Entrypoint"] == [f"/{binary}"]
-    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], binary))
+    assert content["config"]["config"]["Entrypoint"] == [f"/{path}"]
+    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], path))
     (tmp_path / binary).chmod(0o755)
     check_versions(app.component, version, tmp_path, only={binary})
 
@@ -131,7 +132,7 @@ def test_alertmanager_serves_its_api_without_the_web_ui(bundle_dir, manifest, tm
     serves /-/ready and the API; the web UI pages are not there."""
     ((binary, name),) = ALERTMANAGER_APP.references(VERSIONS.pins["alertmanager"]).items()
     image = next(i for i in manifest["images"] if i["name"] == name)
-    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], binary))
+    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], f"{ALERTMANAGER_APP.binary_dir}/{binary}"))
     (tmp_path / binary).chmod(0o755)
     (tmp_path / "alertmanager.yml").write_text("route: {receiver: x}\nreceivers: [{name: x}]\n")
     with socket.socket() as probe:
