@@ -94,7 +94,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: drain w1-k8s, leaving DaemonSet pods (calico, kube-proxy) alone
-  kube_drain:
+  k8s_lab.lab.kube_drain:
     name: w1-k8s
     state: drain
     ignore_daemonsets: true
@@ -104,7 +104,7 @@ EXAMPLES = r"""
   delegate_to: localhost
 
 - name: show what a drain would evict and skip
-  kube_drain:
+  k8s_lab.lab.kube_drain:
     name: w2-k8s
     ignore_daemonsets: true
   check_mode: true
@@ -112,7 +112,7 @@ EXAMPLES = r"""
   register: plan
 
 - name: put w1-k8s back into service
-  kube_drain:
+  k8s_lab.lab.kube_drain:
     name: w1-k8s
     state: uncordon
   delegate_to: localhost
@@ -164,13 +164,15 @@ remaining:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.kube_drain import KubeDrainError, NodeDrainer, load_api
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kube_drain import KubeDrainError, NodeDrainer, load_api
 
 try:
-    import kubernetes  # noqa: F401
+    import kubernetes
 
     KUBERNETES_IMPORT_ERROR = None
 except ImportError:
+    kubernetes = None
     KUBERNETES_IMPORT_ERROR = traceback.format_exc()
 
 
@@ -228,7 +230,7 @@ def run(module, api_factory=load_api, clock=None):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if KUBERNETES_IMPORT_ERROR:
+    if kubernetes is None:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
     run(module)
 

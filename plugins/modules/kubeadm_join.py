@@ -74,12 +74,12 @@ attributes:
     support: none
 notes:
   - Compute the pin on the controller from the control plane's C(/etc/kubernetes/pki/ca.crt),
-    for example with the C(k8s_lab_ca_cert_hash) filter.
+    for example with the P(k8s_lab.lab.ca_cert_hash#filter) filter.
 """
 
 EXAMPLES = r"""
 - name: join the worker
-  kubeadm_join:
+  k8s_lab.lab.kubeadm_join:
     api_server_endpoint: 192.168.1.10:6443
     token: "{{ join_token }}"
     ca_cert_hashes:
@@ -130,7 +130,8 @@ cluster:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kubeadm_join import ARGUMENT_SPEC, execute
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_join import ARGUMENT_SPEC, execute
 
 
 def main():
