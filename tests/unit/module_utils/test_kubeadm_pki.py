@@ -1,64 +1,27 @@
-"""The CA pin, computed two ways here (cryptography on the controller, a DER walk on the nodes),
-checked against openssl as an independent computation."""
+"""The CA pin as module_utils/kubeadm_pki walks the DER (the one implementation, used by the
+kubeadm_join module on the nodes and the ca_cert_hash filter on the controller), checked against
+openssl as an independent computation; and the token and pin formats."""
 
 import base64
-import datetime as dt
-import hashlib
-import subprocess
 
 import pytest
-from ansible.errors import AnsibleFilterError
-from ansible.module_utils.kubeadm_pki import CertificateError, ca_cert_hash, pem_to_der, spki_from_certificate
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
-from k8s_lab_pki import ca_cert_hash as filter_ca_cert_hash
+from cryptography.hazmat.primitives import serialization
+from fixtures.ca import KEYS, make_ca, openssl_pin
 
-
-def make_ca(key):
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
-    now = dt.datetime.now(dt.UTC)
-    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, algorithm)
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def openssl_pin(pem: bytes) -> str:
-    """The pipeline of the kubeadm docs, with `openssl pkey` so that EC keys work too."""
-    pubkey = subprocess.run(["openssl", "x509", "-pubkey", "-noout"], input=pem, capture_output=True, check=True)
-    der = subprocess.run(
-        ["openssl", "pkey", "-pubin", "-outform", "DER"], input=pubkey.stdout, capture_output=True, check=True
-    )
-    return "sha256:" + hashlib.sha256(der.stdout).hexdigest()
-
-
-KEYS = {
-    "rsa2048": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
-    "rsa4096": lambda: rsa.generate_private_key(public_exponent=65537, key_size=4096),
-    "ec-p256": lambda: ec.generate_private_key(ec.SECP256R1()),
-    "ec-p384": lambda: ec.generate_private_key(ec.SECP384R1()),
-    "ed25519": ed25519.Ed25519PrivateKey.generate,
-}
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import (
+    CA_CERT_HASH_RE,
+    TOKEN_RE,
+    CertificateError,
+    ca_cert_hash,
+    pem_to_der,
+    spki_from_certificate,
+)
 
 
 @pytest.fixture(scope="module", params=sorted(KEYS))
 def ca_pem(request):
     return make_ca(KEYS[request.param]())
-
-
-def test_filter_pin_matches_openssl(ca_pem):
-    assert filter_ca_cert_hash(ca_pem.decode()) == openssl_pin(ca_pem)
 
 
 def test_der_walk_pin_matches_openssl(ca_pem):
@@ -106,6 +69,16 @@ def test_der_walk_rejects_non_sequence():
         ca_cert_hash(bogus)
 
 
-def test_filter_rejects_garbage():
-    with pytest.raises(AnsibleFilterError, match="not a PEM certificate"):
-        filter_ca_cert_hash("garbage")
+def test_pin_format_is_what_ca_cert_hash_returns(ca_pem):
+    assert CA_CERT_HASH_RE.match(ca_cert_hash(ca_pem))
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("abcdef.0123456789abcdef", True),
+    ("abcdef.0123456789ABCDEF", False),
+    ("abcde.0123456789abcdef", False),
+    ("abcdef0123456789abcdef", False),
+    (" abcdef.0123456789abcdef", False),
+])
+def test_token_format(value, ok):
+    assert bool(TOKEN_RE.match(value)) is ok
