@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import CertificateError, ca_cert_hash
-
 DOCUMENTATION = r"""
 name: ca_cert_hash
 short_description: kubeadm's pin of a CA certificate
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 description:
   - Turns a PEM CA certificate into kubeadm's pin C(sha256:<hex of SHA-256 of the DER
     SubjectPublicKeyInfo>), for RSA and EC keys alike, as M(k8s_lab.lab.kubeadm_join) checks it.
@@ -34,6 +30,10 @@ _value:
   description: The pin, C(sha256:) and 64 lowercase hex digits.
   type: str
 """
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import CertificateError, ca_cert_hash
 
 
 def pem_ca_cert_hash(pem):

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 name: not_ready_nodes
 short_description: Names of the nodes that are not Ready
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 description:
   - Takes the Node objects of M(kubernetes.core.k8s_info) and the names expected, and returns
     the sorted names of nodes whose Ready condition is not C(True), followed by each expected

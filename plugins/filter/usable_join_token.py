@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import TOKEN_RE
-
 DOCUMENTATION = r"""
 name: usable_join_token
 short_description: A short-lived bootstrap token from C(kubeadm token list) that can still join a node
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 description:
   - Picks, from the output of C(kubeadm token list -o json), a token that authenticates and signs,
     belongs to the node bootstrap group, and expires between O(min_remaining_minutes) and
@@ -45,6 +38,13 @@ _value:
   description: The token, or an empty string when none is fit.
   type: str
 """
+
+import datetime as dt
+import json
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import TOKEN_RE
 
 NODE_BOOTSTRAP_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 

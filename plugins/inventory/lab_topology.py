@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import re
-import socket
-from dataclasses import dataclass, field
-
-import yaml
-from ansible.errors import AnsibleParserError
-from ansible.plugins.inventory import BaseInventoryPlugin
-
 DOCUMENTATION = r"""
 name: lab_topology
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 short_description: The k8s-lab nodes, read from the topology file the Vagrantfile also reads
 description:
   - Reads C(inventory/topology.yml), the single source of truth for the lab, and defines
@@ -135,6 +125,16 @@ plugin: k8s_lab.lab.lab_topology
 workers: 2
 subnet: 192.168.56.0/24
 """
+
+import ipaddress
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+
+import yaml
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin
 
 PLUGIN_NAME = "k8s_lab.lab.lab_topology"
 MASTER_NAME = "m-k8s"

@@ -23,7 +23,7 @@ description:
     pods that would be kept on the node, with the reason.
   - Runs where the kubeconfig is, normally the controller (C(delegate_to=localhost)).
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 options:
   name:
     description: Name of the node.
@@ -87,8 +87,10 @@ seealso:
   - module: kubernetes.core.k8s_drain
   - name: kubectl drain
     link: https://kubernetes.io/docs/reference/kubectl/generated/kubectl_drain/
+    description: The command whose rules this module follows.
 attributes:
   check_mode:
+    description: Lists what a drain would evict and keep, and changes nothing.
     support: full
 """
 

@@ -17,7 +17,7 @@ description:
   - The configuration file holding the token exists only while C(kubeadm join) runs, with mode
     0600 in a private temporary directory.
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 options:
   api_server_endpoint:
     description: API server as C(host:port), e.g. C(192.168.1.10:6443).
@@ -69,8 +69,10 @@ options:
     default: /etc/kubernetes/kubelet.conf
 attributes:
   check_mode:
+    description: Says whether the node would join (or be reset first), and runs nothing.
     support: full
   diff_mode:
+    description: No diff is returned.
     support: none
 notes:
   - Compute the pin on the controller from the control plane's C(/etc/kubernetes/pki/ca.crt),

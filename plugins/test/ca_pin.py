@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import CA_CERT_HASH_RE
-
 DOCUMENTATION = r"""
 name: ca_pin
 short_description: Is the value a kubeadm CA pin
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 description:
   - True for C(sha256:) followed by 64 lowercase hex digits, as P(k8s_lab.lab.ca_cert_hash#filter)
     returns it and M(k8s_lab.lab.kubeadm_join) checks its O(k8s_lab.lab.kubeadm_join#module:ca_cert_hashes).
@@ -30,6 +28,8 @@ _value:
   description: Whether the value is a CA pin.
   type: bool
 """
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import CA_CERT_HASH_RE
 
 
 def ca_pin(value):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import TOKEN_RE
-
 DOCUMENTATION = r"""
 name: join_token
 short_description: Is the value a kubeadm bootstrap token
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 description:
   - True for a string like C(abcdef.0123456789abcdef), as C(kubeadm token create) prints it; the
     pattern M(k8s_lab.lab.kubeadm_join) checks its O(k8s_lab.lab.kubeadm_join#module:token) against.
@@ -31,6 +29,8 @@ _value:
   description: Whether the value is a bootstrap token.
   type: bool
 """
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import TOKEN_RE
 
 
 def join_token(value):
