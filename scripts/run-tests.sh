@@ -59,11 +59,11 @@ run_lint() {
   done
   # Every plugin of the collection k8s_lab.lab documents itself.
   local plugin type
-  for plugin in plugins/{modules,inventory,filter,test}/*.py; do
+  for plugin in plugins/{modules,inventory,filter}/*.py plugins/test/*.yml; do
     type=$(basename "$(dirname "$plugin")")
     type=${type%s}
-    check "ansible-doc $type $(basename "$plugin" .py)" \
-      ansible-doc -t "$type" "k8s_lab.lab.$(basename "$plugin" .py)"
+    check "ansible-doc $type $(basename "${plugin%.*}")" \
+      ansible-doc -t "$type" "k8s_lab.lab.$(basename "${plugin%.*}")"
   done
   if command -v vagrant >/dev/null; then
     check "vagrant validate" vagrant validate

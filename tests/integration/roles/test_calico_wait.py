@@ -10,18 +10,11 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 from doubles.kube_apiserver import FakeApiServer
 from fixtures.calico_role import run_tasks
+from fixtures.k8s_objects import node
 
 WAIT = Path(__file__).resolve().parents[3] / "roles" / "calico" / "tasks" / "wait.yml"
 NODES = ("m-k8s", "w1-k8s", "w2-k8s")
 REPORT = "Report what is not ready"
-
-
-def node(name, ready="True", conditions=True):
-    status = {"conditions": [
-        {"type": "MemoryPressure", "status": "False"},
-        {"type": "Ready", "status": ready, "reason": "KubeletReady", "message": "kubelet is posting ready status"},
-    ]} if conditions else {}
-    return {"metadata": {"name": name}, "status": status}
 
 
 # --- wait.yml against the API server test double --------------------------------------------------

@@ -1,14 +1,8 @@
 """The not_ready_nodes filter: which nodes the pod network roles' Ready waits still wait for."""
 
+from fixtures.k8s_objects import node
+
 from ansible_collections.k8s_lab.lab.plugins.filter.not_ready_nodes import FilterModule, not_ready_nodes
-
-
-def node(name, ready="True", conditions=True):
-    status = {"conditions": [
-        {"type": "MemoryPressure", "status": "False"},
-        {"type": "Ready", "status": ready, "reason": "KubeletReady", "message": "kubelet is posting ready status"},
-    ]} if conditions else {}
-    return {"metadata": {"name": name}, "status": status}
 
 
 def test_all_ready():

@@ -2,10 +2,8 @@
 
 import pytest
 
-from ansible_collections.k8s_lab.lab.plugins.test.ca_pin import TestModule as CaPinTests
-from ansible_collections.k8s_lab.lab.plugins.test.ca_pin import ca_pin
-from ansible_collections.k8s_lab.lab.plugins.test.join_token import TestModule as JoinTokenTests
-from ansible_collections.k8s_lab.lab.plugins.test.join_token import join_token
+from ansible_collections.k8s_lab.lab.plugins.test.kubeadm import TestModule as KubeadmTests
+from ansible_collections.k8s_lab.lab.plugins.test.kubeadm import ca_pin, join_token
 
 
 @pytest.mark.parametrize(("value", "ok"), [
@@ -31,5 +29,4 @@ def test_ca_pin(value, ok):
 
 
 def test_registered():
-    assert JoinTokenTests().tests() == {"join_token": join_token}
-    assert CaPinTests().tests() == {"ca_pin": ca_pin}
+    assert KubeadmTests().tests() == {"join_token": join_token, "ca_pin": ca_pin}
