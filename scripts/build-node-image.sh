@@ -23,6 +23,24 @@ echo "Building $image (recipe $recipe) with debootstrap..." >&2
 "$here/debootstrap-rootfs.sh" "$workdir/rootfs"
 # A container has no consoles to log in on; these units only wait and fail.
 chroot "$workdir/rootfs" systemctl mask getty@tty1.service serial-getty@ttyS0.service >/dev/null 2>&1
+# systemd makes / a shared mount at boot, except in a container, where it stays private; kubelet
+# refuses a pod's HostToContainer mount of a host path below a private mount (node-exporter's /),
+# so the node makes it shared first, as kind's entrypoint does.
+cat >"$workdir/rootfs/etc/systemd/system/k8s-lab-shared-root.service" <<'UNIT'
+[Unit]
+Description=Make / a shared mount, as systemd does outside containers
+DefaultDependencies=no
+Before=local-fs.target containerd.service kubelet.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/mount --make-rshared /
+
+[Install]
+WantedBy=local-fs.target
+UNIT
+chroot "$workdir/rootfs" systemctl enable k8s-lab-shared-root.service >/dev/null 2>&1
 tar -C "$workdir/rootfs" -c . | podman import \
   --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' \
   --change "LABEL k8s-lab.recipe=$recipe" - "$image" >&2

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The lab's offline bundle: Kubernetes, its images, the container runtime and MetalLB (its images and
-manifest), for air-gapped installs.
+"""The lab's offline bundle: Kubernetes, its images, the container runtime, MetalLB (its images and
+manifest) and the monitoring images (Prometheus, node-exporter, kube-state-metrics, Alertmanager),
+for air-gapped installs.
 
   bundle.py build [--source build|download] [--out DIR] [--cache DIR] [--mirror URL]
   bundle.py verify [DIR]      check every file of a bundle against its SHA256SUMS
@@ -38,15 +39,14 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
 
 def cmd_pin(args: argparse.Namespace) -> None:
-    pins = versions.load(REPO / "bundle" / "versions.yml", REPO / "inventory" / "topology.yml",
-                         REPO / "roles" / "metallb" / "defaults" / "main.yml")
+    pins = versions.load(REPO / "bundle" / "versions.yml", REPO / "inventory" / "topology.yml", REPO / "roles")
     source = gomodule.module_source("k8s.io/kubernetes", pins.kubernetes, args.cache)
     derived = versions.kubeadm_constants(source)
     wanted = {**pins.pins, "etcd": versions.etcd_module_version(derived["etcd"]), "coredns": derived["coredns"]}
     for component in recipes.GO_COMPONENTS:
         if args.components and component.name not in args.components:
             continue
-        progress.say(f"pinning {component.module} {wanted[component.name]}")
+        progress.say(f"pinning {component.module} {component.module_version(wanted[component.name])}")
         gomodule.pin(component, wanted[component.name], REPO / "bundle" / "go" / component.name, args.cache)
 
 

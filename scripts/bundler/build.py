@@ -38,12 +38,12 @@ class Context:
 
 @dataclass(frozen=True)
 class BuiltApp:
-    """An application's part of the bundle: its images (name -> archive, sha256) and its manifest."""
+    """An application's part of the bundle: its images (name -> archive, sha256) and its manifest, if any."""
 
     app: App
     version: str
     images: dict[str, tuple[Path, str]]
-    manifest: tuple[Path, str]
+    manifest: tuple[Path, str] | None
 
 
 def _go_version() -> str:
@@ -65,15 +65,24 @@ def component_artifact(ctx: Context, component: GoComponent, version: str, date:
         return artifacts.cached(ctx.cache, f"dl-{component.name}", key,
                                 lambda tmp: _download(ctx, component, version, tmp))
     wrapper = ctx.wrapper(component)
-    key = artifacts.key(
+    parts = [
         "build", component.name, version, component.packages, component.tags, component.cgo,
         component.ldflags(version, date), (wrapper / "go.mod").read_text(), (wrapper / "go.sum").read_text(),
         _go_version(),
-    )
+    ]
+    if component.overlays:  # only then, so that the other components' keys stay as they were
+        parts.append(_overlays(ctx, component, version))
+    key = artifacts.key(*parts)
     return artifacts.cached(
         ctx.cache, component.name, key,
         lambda tmp: gobuild.build_component(component, version, date, wrapper, ctx.cache, tmp),
     )
+
+
+def _overlays(ctx: Context, component: GoComponent, version: str) -> dict[str, str]:
+    """The overlaid texts themselves, so that a changed transform rebuilds."""
+    source = module_source(component.module, component.module_version(version), ctx.cache)
+    return gobuild.overlay_texts(component, source)
 
 
 def _download(ctx: Context, component: GoComponent, version: str, tmp: Path) -> None:
@@ -99,8 +108,7 @@ def tag_of(references: list[str], short: str) -> str:
 
 def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirror: str | None = None) -> dict:
     start = time.monotonic()
-    versions = load(repo / "bundle" / "versions.yml", repo / "inventory" / "topology.yml",
-                    repo / "roles" / "metallb" / "defaults" / "main.yml")
+    versions = load(repo / "bundle" / "versions.yml", repo / "inventory" / "topology.yml", repo / "roles")
     cache.mkdir(parents=True, exist_ok=True)
     ctx = Context(repo=repo, cache=cache, versions=versions, source=source, mirror=mirror)
     date = release_date(ctx)
@@ -116,8 +124,8 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
 
     for component in GO_COMPONENTS:
         if component not in components_for(source):
-            progress.say(f"{component.name}: left out, it publishes no release binaries (with internet, "
-                         "the nodes pull its images)")
+            progress.say(f"{component.name}: left out, its images are built from source only (with internet, "
+                         "the nodes pull them)")
             continue
         if component.name in built:
             continue
@@ -182,15 +190,18 @@ def _cached_image(ctx: Context, image: oci.Image, short: str, binaries: dict[str
 
 
 def _app(ctx: Context, app: App, built: dict, date: str, epoch: int) -> BuiltApp:
-    """app's images from its built binaries, and its manifest, checked to run exactly those images."""
+    """app's images from its built binaries, and its manifest (if it has one), checked to run exactly
+    those images."""
     path, sums, version = built[app.component.name]
     references = app.references(version)
     app_images = {}
     for binary, ref in references.items():
-        image = images.app_image(ref, path / binary, date, epoch)
-        app_images[ref] = _cached_image(ctx, image, images.app_short_name(app.component.name, binary),
+        image = images.app_image(ref, path / binary, date, epoch, app.binary_dir)
+        app_images[ref] = _cached_image(ctx, image, images.app_short_name(app.role, ref),
                                         {binary: (path / binary, sums[binary])}, None, date)
-    source = module_source(app.component.module, version, ctx.cache) / app.manifest
+    if app.manifest is None:
+        return BuiltApp(app, version, app_images, None)
+    source = module_source(app.component.module, app.component.module_version(version), ctx.cache) / app.manifest
     name = Path(app.manifest).name
     key = artifacts.key("manifest", app.component.module, version, app.manifest, sha256_file(source),
                         sorted(references.values()))
@@ -273,15 +284,17 @@ def _assemble(ctx: Context, out: Path, built: dict, image_files: dict, reference
         rel = images.archive_name(ref)
         place(path, rel, digest, images.short_name(ref), ref.rsplit(":", 1)[1])
         image_list.append({"name": ref, "file": rel, "digest": oci.manifest_digest(path), "used_by": "kubeadm"})
-    # An application's images and manifest, after kubeadm's: "used_by" tells them apart.
+    # An application's images and manifest, after kubeadm's: "used_by" (the role that runs them) tells
+    # them apart.
     for app in apps:
         name = app.app.component.name
         for ref, (path, digest) in app.images.items():
             rel = f"images/{path.name}"
             place(path, rel, digest, name, app.version)
-            image_list.append({"name": ref, "file": rel, "digest": oci.manifest_digest(path), "used_by": name})
-        path, digest = app.manifest
-        place(path, f"manifests/{path.name}", digest, name, app.version)
+            image_list.append({"name": ref, "file": rel, "digest": oci.manifest_digest(path), "used_by": app.app.role})
+        if app.manifest is not None:
+            path, digest = app.manifest
+            place(path, f"manifests/{path.name}", digest, name, app.version)
 
     manifest = {
         "format": BUNDLE_FORMAT,

@@ -3,30 +3,81 @@ then each binary's version checked against the pin."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from . import progress
-from .gomodule import check_pinned, go_env
+from .gomodule import check_pinned, go_env, module_source
 from .recipes import GoComponent
+
+
+def overlay_texts(component: GoComponent, source: Path) -> dict[str, str]:
+    """Path inside the module -> the text compiled instead of the module's (component.overlays)."""
+    try:
+        return {path: transform((source / path).read_text()) for path, transform in sorted(component.overlays.items())}
+    except (OSError, ValueError) as error:
+        raise progress.StepFailed(f"{component.name}: overlay of {source}: {error}") from error
+
+
+def write_overlays(component: GoComponent, version: str, wrapper_dir: Path, cache: Path, work: Path) -> list[str]:
+    """The go build arguments that compile component.overlays' texts instead of the module's files.
+
+    Why not just -overlay: the go command refuses to overlay any file beneath GOMODCACHE ("Files
+    beneath GOMODCACHE must not be replaced"), and the module cache must stay as downloaded. So the
+    module is copied, unchanged, into work; a go.mod beside the wrapper's (-modfile, with the wrapper's
+    go.sum) replaces the module with that copy, and the overlay JSON maps the copy's files to the texts
+    written in work/overlay. The wrapper is not touched; with -trimpath, the binary names the module at
+    its version, never work."""
+    source = module_source(component.module, component.module_version(version), cache)
+    texts = overlay_texts(component, source)
+    copy = work / "module"
+    shutil.copytree(source, copy)
+    # The module cache's files are read-only; the copy must be removable.
+    for path in (copy, *copy.rglob("*")):
+        path.chmod(path.stat().st_mode | 0o200)
+    replace = {}
+    for path, text in texts.items():
+        written = work / "overlay" / path
+        written.parent.mkdir(parents=True, exist_ok=True)
+        written.write_text(text)
+        replace[str(copy / path)] = str(written)
+    (work / "overlay.json").write_text(json.dumps({"Replace": replace}, indent=1, sort_keys=True))
+    go_mod = (wrapper_dir / "go.mod").read_text()
+    (work / "build.mod").write_text(f"{go_mod.rstrip()}\n\nreplace {component.module} => {copy}\n")
+    shutil.copyfile(wrapper_dir / "go.sum", work / "build.sum")
+    return ["-modfile", str(work / "build.mod"), "-overlay", str(work / "overlay.json")]
 
 
 def build_component(component: GoComponent, version: str, date: str, wrapper_dir: Path,
                     cache: Path, out: Path) -> None:
     check_pinned(component, version, wrapper_dir)
-    argv = ["go", "build", "-trimpath", "-o", f"{out}/"]
+    if component.overlays:
+        (cache / "overlays").mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"{component.name}-", dir=cache / "overlays") as work:
+            _go_build(component, version, date, wrapper_dir, cache, out,
+                      write_overlays(component, version, wrapper_dir, cache, Path(work)))
+    else:
+        _go_build(component, version, date, wrapper_dir, cache, out, [])
+    for built, wanted in component.renames.items():
+        (out / built).rename(out / wanted)
+    check_versions(component, version, out)
+
+
+def _go_build(component: GoComponent, version: str, date: str, wrapper_dir: Path, cache: Path, out: Path,
+              overlay_args: list[str]) -> None:
+    argv = ["go", "build", "-trimpath", *overlay_args, "-o", f"{out}/"]
     if component.tags:
         argv += ["-tags", ",".join(component.tags)]
     ldflags = component.ldflags(version, date)
     if ldflags:
         argv += ["-ldflags", " ".join(ldflags)]
     argv += list(component.packages)
-    progress.run(component.name, f"go build of {len(component.packages)} command(s) at {version}", argv,
+    overlaid = f", overlaid: {', '.join(sorted(component.overlays))}" if component.overlays else ""
+    progress.run(component.name, f"go build of {len(component.packages)} command(s) at {version}{overlaid}", argv,
                  cache / "logs" / f"{component.name}.log", cwd=wrapper_dir, env=go_env(cache, cgo=component.cgo))
-    for built, wanted in component.renames.items():
-        (out / built).rename(out / wanted)
-    check_versions(component, version, out)
 
 
 def check_versions(component: GoComponent, version: str, bindir: Path, only: set[str] | None = None) -> None:

@@ -74,7 +74,8 @@ def render_go_mod(component: GoComponent, version: str, upstream_go_mod: str) ->
 
 
 def pin(component: GoComponent, version: str, wrapper_dir: Path, cache: Path) -> None:
-    """Rewrite wrapper_dir/go.mod and go.sum for component at version."""
+    """Rewrite wrapper_dir/go.mod and go.sum for component at version (the pin)."""
+    version = component.module_version(version)
     source = module_source(component.module, version, cache)
     wrapper_dir.mkdir(parents=True, exist_ok=True)
     (wrapper_dir / "go.sum").unlink(missing_ok=True)
@@ -101,8 +102,9 @@ def pinned_version(component: GoComponent, wrapper_dir: Path) -> str:
 
 def check_pinned(component: GoComponent, version: str, wrapper_dir: Path) -> None:
     found = pinned_version(component, wrapper_dir)
-    if found != version:
+    wanted = component.module_version(version)
+    if found != wanted:
         raise WrapperError(
-            f"{wrapper_dir}/go.mod pins {component.module} {found}, but the bundle wants {version}: "
+            f"{wrapper_dir}/go.mod pins {component.module} {found}, but the bundle wants {wanted}: "
             "run scripts/bundle.py pin and commit bundle/go/"
         )

@@ -1,4 +1,5 @@
-"""The container images kubeadm runs, and those of the applications the bundle carries (MetalLB),
+"""The container images kubeadm runs, and those of the applications the bundle carries (MetalLB, the
+monitoring stack),
 assembled from the bundle's binaries.
 
 Static binaries go on an empty base with the few files a distroless base carries; kube-proxy needs
@@ -66,13 +67,17 @@ def archive_name(reference: str) -> str:
     return f"images/{short_name(reference)}.tar"
 
 
-def app_image(reference: str, binary: Path, created: str, epoch: int) -> Image:
-    """An application's image as upstream builds it on a distroless static base: the one binary at
-    /<name>, which is the entrypoint (MetalLB's controller and speaker)."""
-    return Image(name=reference, entries=[*base_files(), Entry(binary.name, 0o755, source=binary)],
-                 entrypoint=[f"/{binary.name}"], created=created, epoch=epoch)
+def app_image(reference: str, binary: Path, created: str, epoch: int, directory: str = "") -> Image:
+    """An application's image as upstream builds it on a distroless static base: the one binary, at
+    /<name> or /<directory>/<name>, is the entrypoint (MetalLB's controller and speaker, Prometheus,
+    node-exporter...)."""
+    path = f"{directory}/{binary.name}" if directory else binary.name
+    parents = [Entry(directory, 0o755, directory=True)] if directory else []
+    return Image(name=reference, entries=[*base_files(), *parents, Entry(path, 0o755, source=binary)],
+                 entrypoint=[f"/{path}"], created=created, epoch=epoch)
 
 
-def app_short_name(app: str, binary: str) -> str:
-    """metallb, controller -> metallb-controller: the archive's name, which says whose image it is."""
-    return f"{app}-{binary}"
+def app_short_name(role: str, reference: str) -> str:
+    """metallb, quay.io/metallb/controller:v0.15.3 -> metallb-controller: the archive's name, which
+    says which role runs the image."""
+    return f"{role}-{short_name(reference)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 K8S_VERSION_PACKAGES = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
 
@@ -35,20 +36,35 @@ class GoComponent:
     node_dir: str = "bin"
     # go build names a binary after its package directory; upstream renames some (etcd's is server/).
     renames: dict[str, str] = field(default_factory=dict)
-    # False when the project publishes no release binaries: the download source leaves it out.
+    # False when the download source leaves it out: the project publishes no release binaries
+    # (MetalLB), or its binaries only ever run in the bundle's images (the monitoring stack).
     release_binaries: bool = True
+    # The module version that serves a pin, when the project tags its module otherwise than its
+    # releases (Prometheus v3.15.0 is v0.315.0).
+    module_version: Callable[[str], str] = lambda version: version
+    # Source files the build sees changed (gobuild.py: go build -overlay): path inside the module ->
+    # the function that turns the module's text into the one compiled. Only for a module that does
+    # not build as published (Alertmanager's embedded web UI); the module cache itself is never edited.
+    overlays: dict[str, Callable[[str], str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class App:
-    """An application the lab installs from its project's own manifest: the images that manifest
-    runs, each one binary of component at /<binary> (as upstream's distroless images hold it), and
-    the manifest itself, copied from the module source so that the two cannot disagree unnoticed."""
+    """An application a role of the lab runs: its images, each one binary of component at /<binary>
+    (as upstream's distroless images hold it), and, when the role applies its project's own manifest,
+    that manifest, copied from the module source so that the two cannot disagree unnoticed."""
 
     component: GoComponent
     # binary -> the image's upstream name without its tag; the tag is the component's pin.
     repositories: dict[str, str]
-    manifest: str  # its path in the module source; the bundle has it under manifests/
+    # The role that runs the images (manifest.json's used_by), and its default that names them, which
+    # must agree with the pin: the version itself, or an image reference whose tag is the pin.
+    role: str
+    role_default: str
+    manifest: str | None = None  # its path in the module source; the bundle has it under manifests/
+    # Where the image holds the binary, as upstream's does: the root, or bin/ for the Prometheus
+    # projects, whose data directories (/prometheus, /alertmanager) the role mounts volumes on.
+    binary_dir: str = ""
 
     def references(self, version: str) -> dict[str, str]:
         """binary -> image name, e.g. controller -> quay.io/metallb/controller:v0.15.3."""
@@ -207,12 +223,136 @@ METALLB = GoComponent(
 METALLB_APP = App(
     component=METALLB,
     repositories={"controller": "quay.io/metallb/controller", "speaker": "quay.io/metallb/speaker"},
+    role="metallb",
+    role_default="metallb_version",
     manifest="config/manifests/metallb-native.yaml",
 )
 
-GO_COMPONENTS = (KUBERNETES, ETCD, COREDNS, CONTAINERD, RUNC, CRI_TOOLS, CNI_PLUGINS, METALLB)
+
+# The monitoring stack: images only, which the monitoring role runs with its own manifests and
+# explicit arguments, so each holds just its binary as the entrypoint. Prometheus, node-exporter and
+# Alertmanager publish release binaries, but none of it runs outside a pod: the download source leaves
+# it out, as it does MetalLB. Alertmanager is built without its web UI (see ALERTMANAGER). Not built:
+# Grafana (not a Go build).
+
+def prometheus_module_version(tag: str) -> str:
+    """Prometheus tags its releases v3.X.Y and its Go module v0.3XX.Y: v3.15.0 -> v0.315.0."""
+    major, minor, patch = tag.removeprefix("v").split(".")
+    if major != "3" or not 0 <= int(minor) < 100:
+        raise ValueError(f"Prometheus {tag}: only v3.X.Y (X < 100) maps to a module version v0.3XX.Y")
+    return f"v0.{300 + int(minor)}.{patch}"
+
+
+_PROMETHEUS_VERSION = "github.com/prometheus/common/version"
+
+
+def _prometheus_ldflags(bare: bool, module_version: Callable[[str], str] = lambda v: v,
+                        ) -> Callable[[str, str], list[str]]:
+    """The version stamp of the Prometheus projects' builds (their .promu.yml, or kube-state-metrics'
+    Makefile): Version as the project writes it (bare: without the "v"), the module version the source
+    came from as Revision (no commit is known here), the release tag as Branch, the bundle's date."""
+
+    def ldflags(version: str, date: str) -> list[str]:
+        built = datetime.fromisoformat(date.replace("Z", "+00:00")).strftime("%Y%m%d-%H:%M:%S")
+        values = {"Version": version.removeprefix("v") if bare else version, "Revision": module_version(version),
+                  "Branch": version, "BuildDate": built}
+        return ["-s", "-w"] + [f"-X {_PROMETHEUS_VERSION}.{key}={value}" for key, value in values.items()]
+
+    return ldflags
+
+
+def _prometheus_check(binary: str, bare: bool) -> VersionCheck:
+    # common/version's Print: "prometheus, version 3.15.0 (branch: ..., revision: ...)".
+    return VersionCheck(("--version",), lambda v: f"{binary}, version {v.removeprefix('v') if bare else v} (")
+
+
+PROMETHEUS = GoComponent(
+    name="prometheus",
+    module="github.com/prometheus/prometheus",
+    packages=("github.com/prometheus/prometheus/cmd/prometheus",),
+    # Its documented custom build: every service discovery removed but Kubernetes' (file and HTTP
+    # discovery always stay), the only one the role configures; about 140 s cold instead of 14 min.
+    # Upstream's builtinassets tag (the web UI compiled in) needs web/ui/embed.go, which npm generates
+    # at release time and the module does not hold: without it the API and /-/ready are served, the
+    # web UI pages are not.
+    tags=("remove_all_sd", "enable_kubernetes_sd"),
+    ldflags=_prometheus_ldflags(bare=True, module_version=prometheus_module_version),
+    checks={"prometheus": _prometheus_check("prometheus", bare=True)},
+    release_binaries=False,
+    module_version=prometheus_module_version,
+)
+
+NODE_EXPORTER = GoComponent(
+    name="node_exporter",
+    module="github.com/prometheus/node_exporter",
+    packages=("github.com/prometheus/node_exporter",),
+    ldflags=_prometheus_ldflags(bare=True),
+    checks={"node_exporter": _prometheus_check("node_exporter", bare=True)},
+    release_binaries=False,
+)
+
+# Upstream's Makefile also stamps pkg/app.ClientGoVersion (a label of one of its own metrics) from
+# `go list -m k8s.io/client-go`; it stays "unknown" here.
+KUBE_STATE_METRICS = GoComponent(
+    name="kube_state_metrics",
+    module="k8s.io/kube-state-metrics/v2",
+    packages=("k8s.io/kube-state-metrics/v2",),
+    ldflags=_prometheus_ldflags(bare=False),
+    checks={"kube-state-metrics": VersionCheck(("version",), lambda v: f"kube-state-metrics, version {v} (")},
+    release_binaries=False,
+)
+
+
+ALERTMANAGER_UI = "ui/web.go"
+_ALERTMANAGER_EMBED = "//go:embed app/dist"
+
+
+def without_alertmanager_ui(text: str) -> str:
+    """ui/web.go without its `//go:embed app/dist` line: `asset` stays an empty embed.FS, so the web UI
+    pages are not served (404) while the API, /-/ready and /-/healthy are. Refuses a file whose
+    directive is not that one line, so that an upstream change cannot pass unnoticed."""
+    lines = text.splitlines(keepends=True)
+    found = [i for i, line in enumerate(lines) if line.strip() == _ALERTMANAGER_EMBED]
+    if len(found) != 1 or "//go:embed" in "".join(lines[:found[0]] + lines[found[0] + 1:]):
+        raise ValueError(f"{ALERTMANAGER_UI}: expected one `{_ALERTMANAGER_EMBED}` line and no other go:embed")
+    del lines[found[0]]
+    return "".join(lines)
+
+
+# Built without its web UI: ui/web.go embeds ui/app/dist, which npm and vite generate at release time
+# and the module does not hold, so the module as published fails to build ("pattern app/dist: no
+# matching files found"). The overlay compiles ui/web.go without that go:embed line; the role reaches
+# the API and the health endpoints only. Upstream's image also holds amtool; this one does not.
+ALERTMANAGER = GoComponent(
+    name="alertmanager",
+    module="github.com/prometheus/alertmanager",
+    packages=("github.com/prometheus/alertmanager/cmd/alertmanager",),
+    ldflags=_prometheus_ldflags(bare=True),
+    checks={"alertmanager": _prometheus_check("alertmanager", bare=True)},
+    release_binaries=False,
+    overlays={ALERTMANAGER_UI: without_alertmanager_ui},
+)
+
+
+def _monitoring_app(component: GoComponent, binary: str, repository: str, image: str, binary_dir: str) -> App:
+    return App(component=component, repositories={binary: repository}, role="monitoring",
+               role_default=f"monitoring_{image}_image", binary_dir=binary_dir)
+
+
+PROMETHEUS_APP = _monitoring_app(PROMETHEUS, "prometheus", "quay.io/prometheus/prometheus", "prometheus", "bin")
+NODE_EXPORTER_APP = _monitoring_app(NODE_EXPORTER, "node_exporter", "quay.io/prometheus/node-exporter",
+                                    "node_exporter", "bin")
+KUBE_STATE_METRICS_APP = _monitoring_app(KUBE_STATE_METRICS, "kube-state-metrics",
+                                         "registry.k8s.io/kube-state-metrics/kube-state-metrics",
+                                         "kube_state_metrics", "")
+ALERTMANAGER_APP = _monitoring_app(ALERTMANAGER, "alertmanager", "quay.io/prometheus/alertmanager", "alertmanager",
+                                   "bin")
+MONITORING_APPS = (PROMETHEUS_APP, NODE_EXPORTER_APP, KUBE_STATE_METRICS_APP, ALERTMANAGER_APP)
+
+GO_COMPONENTS = (KUBERNETES, ETCD, COREDNS, CONTAINERD, RUNC, CRI_TOOLS, CNI_PLUGINS, METALLB,
+                 PROMETHEUS, NODE_EXPORTER, KUBE_STATE_METRICS, ALERTMANAGER)
 BY_NAME = {c.name: c for c in GO_COMPONENTS}
-APPS = (METALLB_APP,)
+APPS = (METALLB_APP, *MONITORING_APPS)
 
 
 def components_for(source: str) -> tuple[GoComponent, ...]:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from .recipes import GO_COMPONENTS
+from .recipes import APPS, GO_COMPONENTS
 
 PIN = re.compile(r"^v\d+\.\d+\.\d+$")
-PINNED = ("kubernetes", "containerd", "runc", "cri_tools", "cni_plugins", "metallb")
+PINNED = ("kubernetes", "containerd", "runc", "cri_tools", "cni_plugins", "metallb", "prometheus", "node_exporter",
+          "kube_state_metrics", "alertmanager")
 # Read from kubeadm's constants in the pinned module (cmd/kubeadm/app/constants/constants.go).
 KUBEADM_CONSTANTS = {
     "etcd": re.compile(r'DefaultEtcdVersion\s*=\s*"([^"]+)"'),
@@ -41,7 +42,7 @@ class Versions:
         return f"v0.{minor}.{patch}"
 
 
-def load(path: Path, topology: Path | None = None, metallb_defaults: Path | None = None) -> Versions:
+def load(path: Path, topology: Path | None = None, roles: Path | None = None) -> Versions:
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict):
         raise VersionsError(f"{path}: expected a mapping")
@@ -54,7 +55,7 @@ def load(path: Path, topology: Path | None = None, metallb_defaults: Path | None
     if data.get("arch") != "amd64":
         raise VersionsError(f"{path}: arch must be amd64 (the only one built and tested), got {data.get('arch')!r}")
     download = data.get("download") or {}
-    # Components without release binaries (MetalLB) have nothing to download, so no templates.
+    # Components the download source leaves out (MetalLB, the monitoring stack) need no templates.
     released = [c.name for c in GO_COMPONENTS if c.release_binaries]
     missing = [k for name in released for k in (name, f"{name}_sha256") if k not in download]
     if missing:
@@ -62,8 +63,8 @@ def load(path: Path, topology: Path | None = None, metallb_defaults: Path | None
     versions = Versions(arch=data["arch"], pins=pins, download=download)
     if topology is not None:
         check_topology(versions, topology)
-    if metallb_defaults is not None:
-        check_metallb_role(versions, metallb_defaults)
+    if roles is not None:
+        check_roles(versions, roles)
     return versions
 
 
@@ -78,15 +79,19 @@ def check_topology(versions: Versions, topology: Path) -> None:
         )
 
 
-def check_metallb_role(versions: Versions, defaults: Path) -> None:
-    """The metallb role applies the bundle's manifest, which runs the bundle's images: its
-    metallb_version must be the pin."""
-    wanted = yaml.safe_load(defaults.read_text()).get("metallb_version")
-    if wanted != versions.pins["metallb"]:
-        raise VersionsError(
-            f"bundle/versions.yml pins MetalLB {versions.pins['metallb']} but {defaults} has "
-            f"metallb_version {wanted!r}: bump both together"
-        )
+def check_roles(versions: Versions, roles: Path) -> None:
+    """Each application's role (in the roles directory) runs the bundle's images: the default naming
+    them must agree with the pin, as the version itself (metallb_version) or as an image reference
+    whose tag is the pin (monitoring_prometheus_image)."""
+    for app in APPS:
+        defaults = roles / app.role / "defaults" / "main.yml"
+        value = yaml.safe_load(defaults.read_text()).get(app.role_default)
+        pin = versions.pins[app.component.name]
+        if not isinstance(value, str) or value.rsplit(":", 1)[-1] != pin:
+            raise VersionsError(
+                f"bundle/versions.yml pins {app.component.name} {pin} but {defaults} has "
+                f"{app.role_default} {value!r}: bump both together"
+            )
 
 
 def kubeadm_constants(kubernetes_source: Path) -> dict[str, str]:

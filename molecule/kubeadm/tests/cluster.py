@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -57,18 +58,51 @@ def apply(manifest: dict) -> None:
     assert cmd.rc == 0, cmd.stderr
 
 
+def node_started() -> dict[str, int]:
+    """node name -> when its container last started (Unix seconds), read at most every 2 s.
+
+    After a node restarts, the API still shows its pods and its Ready condition as they were
+    before, until its kubelet reports again (it is never marked NotReady when it comes back
+    quickly); only what was reported since the node started is news from the node as it is now."""
+    if time.monotonic() - _STARTED["read"] > 2:
+        out = subprocess.run(
+            ["podman", "ps", "--filter", f"name=^{PREFIX}", "--format", "{{.Names}} {{.StartedAt}}"],
+            check=True, capture_output=True, text=True).stdout
+        rows = (line.split() for line in out.splitlines())
+        _STARTED["nodes"] = {name.removeprefix(PREFIX): int(at) for name, at in rows}
+        _STARTED["read"] = time.monotonic()
+    return _STARTED["nodes"]
+
+
+_STARTED: dict = {"read": float("-inf"), "nodes": {}}
+
+
+def _since_start(name: str, stamp: str | None) -> bool:
+    """An API timestamp (whole seconds) at or after that node's container started."""
+    started = node_started().get(name)
+    if not (stamp and started):
+        return False
+    return datetime.fromisoformat(stamp).timestamp() >= started
+
+
 def pod_ready(pod: dict) -> bool:
-    """Running, every container ready."""
+    """Running, every container ready and started since its node did (not a report from before a
+    node restart)."""
+    name = pod["spec"].get("nodeName", "")
+    statuses = pod["status"].get("containerStatuses", [{}])
     return pod["status"].get("phase") == "Running" and all(
-        c.get("ready") for c in pod["status"].get("containerStatuses", [{}]))
+        c.get("ready") and _since_start(name, c.get("state", {}).get("running", {}).get("startedAt")) for c in statuses)
 
 
 def ready_nodes() -> dict[str, dict]:
-    """name -> Node, for every node whose Ready condition is True."""
-    return {
-        n["metadata"]["name"]: n for n in kubectl_json("get", "nodes")["items"]
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
-    }
+    """name -> Node, for every node whose kubelet reported it Ready since the node started."""
+    ready = {}
+    for item in kubectl_json("get", "nodes")["items"]:
+        name = item["metadata"]["name"]
+        conditions = [c for c in item["status"].get("conditions", []) if c["type"] == "Ready"]
+        if any(c["status"] == "True" and _since_start(name, c.get("lastHeartbeatTime")) for c in conditions):
+            ready[name] = item
+    return ready
 
 
 def fetch_on(name: str, url: str, timeout: int = 5):

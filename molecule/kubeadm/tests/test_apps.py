@@ -1,12 +1,16 @@
-"""MetalLB on the real cluster, through the playbooks users run: playbooks/apps.yml with MetalLB
-switched on (the NFS volumes, Jenkins and the monitoring stack off: their images are in no registry
-here), playbooks/verify-apps.yml, then a LoadBalancer Service of the local test web image answering
-this host on an address from the topology's pool.
+"""MetalLB and the monitoring stack on the real cluster, through the playbooks users run:
+playbooks/apps.yml with both switched on (the NFS volumes, Jenkins and Grafana off: their images are
+in no registry here and cannot be built from Go modules), playbooks/verify-apps.yml, then a
+LoadBalancer Service of the local test web image answering this host on an address from the
+topology's pool, and Prometheus scraping every target of the role's configuration.
 
 MetalLB v0.15.3 is the offline bundle's: controller and speaker built from source, imported by
 site.yml with the bundle's other images, its manifest applied from the bundle after the role checked
-it against the checksum it pins. Runs in the second verify only, after the day-2 checks (conftest.py),
-so that MetalLB's pods change nothing they drain.
+it against the checksum it pins. Prometheus, Alertmanager, node-exporter and kube-state-metrics are
+the bundle's too (built from their source modules, under their upstream image names), run by the
+monitoring role's own manifests; without persistence, since the NFS volumes are off. Runs in the
+second verify only, after the day-2 checks (conftest.py), so that MetalLB's and the monitoring
+stack's pods change nothing they drain.
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ def applied(tmp_path_factory):
         "apps_metallb_enabled": True,
         "apps_storage_enabled": False,
         "apps_jenkins_enabled": False,
-        "apps_monitoring_enabled": False,
+        "apps_monitoring_enabled": True,
+        "monitoring_grafana_enabled": False,
+        "monitoring_persistence_enabled": False,
     }))
     first = playbook("apps.yml", "-e", f"@{extra}")
     second = playbook("apps.yml", "-e", f"@{extra}") if first.returncode == 0 else first
@@ -133,3 +139,90 @@ def test_the_service_answers_this_host_through_a_nodes_arp_reply(address):
     neighbour = subprocess.run(["ip", "-j", "neigh", "show", address], capture_output=True, text=True, check=True)
     answered = {entry.get("lladdr") for entry in json.loads(neighbour.stdout)}
     assert answered and answered <= set(macs), (answered, macs)
+
+
+MONITORING = "monitoring"
+
+
+def prometheus(path: str) -> dict:
+    """A Prometheus HTTP API answer, asked from this host on its MetalLB address."""
+    service = kubectl_json("get", "service", "prometheus", "-n", MONITORING)
+    address = service["status"]["loadBalancer"]["ingress"][0]["ip"]
+    port = service["spec"]["ports"][0]["port"]
+    with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=10) as answer:
+        body = json.loads(answer.read())
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def test_monitoring_runs_the_bundles_images(applied):
+    """Every image of the stack is the one the bundle built (the nodes reach no registry), and each
+    workload runs: Prometheus, Alertmanager and kube-state-metrics once, node-exporter on every node."""
+    bundle = json.loads((Path(os.environ["LAB_BUNDLE_DIR"]) / "manifest.json").read_text())
+    built = {image["name"] for image in bundle["images"] if image.get("used_by") == MONITORING}
+    running = set()
+    for name in ("prometheus", "alertmanager", "kube-state-metrics"):
+        deployment = kubectl_json("get", "deployment", name, "-n", MONITORING)
+        assert deployment["status"].get("availableReplicas") == 1, name
+        running |= {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]}
+    exporters = kubectl_json("get", "daemonset", "node-exporter", "-n", MONITORING)
+    assert exporters["status"]["numberReady"] == exporters["status"]["desiredNumberScheduled"] == len(NODES)
+    running |= {c["image"] for c in exporters["spec"]["template"]["spec"]["containers"]}
+    assert running == built, (running, built)
+
+
+@pytest.fixture(scope="module")
+def targets(applied):
+    """Prometheus' active targets once each has been scraped at least once."""
+    assert applied["first"].returncode == 0, applied["first"].stdout[-4000:]
+
+    def scraped():
+        active = prometheus("/api/v1/targets?state=active")["activeTargets"]
+        return active if active and all(t["health"] != "unknown" for t in active) else None
+
+    return wait_for("every target scraped once", scraped, timeout=120)
+
+
+def test_prometheus_scrapes_every_target(targets):
+    """Service discovery against the real API and RBAC on every scrape: the API server, each node's
+    kubelet and cAdvisor, and every annotated pod (node-exporter on each node, the stack itself,
+    MetalLB's), all up."""
+    down = {(t["scrapePool"], t["scrapeUrl"]): t["lastError"] for t in targets if t["health"] != "up"}
+    assert not down, down
+    jobs = {}
+    for target in targets:
+        jobs.setdefault(target["scrapePool"], []).append(target["labels"])
+    assert len(jobs["kubernetes-apiservers"]) == 1
+    assert len(jobs["kubernetes-nodes"]) == len(jobs["kubernetes-cadvisor"]) == len(NODES)
+    pods = {labels.get("app_kubernetes_io_name") or labels.get("app") for labels in jobs["kubernetes-pods"]}
+    assert {"prometheus", "alertmanager", "node-exporter", "kube-state-metrics", "metallb"} <= pods, pods
+    exporter_nodes = {labels["node"] for labels in jobs["kubernetes-pods"]
+                      if labels.get("app_kubernetes_io_name") == "node-exporter"}
+    assert exporter_nodes == set(NODES)
+
+
+def test_prometheus_has_each_nodes_metrics(targets):
+    """Data, not only targets: node-exporter's and kube-state-metrics' series for every node. (The
+    pods job labels every series with the scraped pod's node, so kube-state-metrics' own node label
+    is kept as exported_node.)"""
+    for query, label in (("node_uname_info", "nodename"), ("kube_node_info", "exported_node")):
+        result = prometheus(f"/api/v1/query?query={query}")["result"]
+        assert {series["metric"].get(label) for series in result} == set(NODES), (query, result)
+
+
+def test_prometheus_evaluates_the_roles_rules(targets):
+    def evaluated():
+        groups = prometheus("/api/v1/rules")["groups"]
+        rules = [rule for group in groups for rule in group["rules"]]
+        return groups if rules and all(r.get("lastEvaluation", "").startswith("2") for r in rules) else None
+
+    groups = wait_for("every rule evaluated once", evaluated, timeout=120)
+    assert "k8s-lab-nodes" in {group["name"] for group in groups}
+    failing = {rule["name"]: rule.get("lastError") for group in groups for rule in group["rules"]
+               if rule["health"] != "ok"}
+    assert not failing, failing
+
+
+def test_prometheus_sends_alerts_to_alertmanager(targets):
+    active = prometheus("/api/v1/alertmanagers")["activeAlertmanagers"]
+    assert [a["url"] for a in active] == [f"http://alertmanager.{MONITORING}.svc:9093/api/v2/alerts"], active

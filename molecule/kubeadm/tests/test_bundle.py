@@ -196,7 +196,7 @@ def images_for(host) -> dict[str, dict]:
 
 def test_images_in_containerd_with_digest_and_pinned(host):
     wanted = images_for(host)
-    assert {image["used_by"] for image in wanted.values()} == {"kubeadm", "metallb"}
+    assert {image["used_by"] for image in wanted.values()} == {"kubeadm", "metallb", "monitoring"}
     listed = ctr_images(host)
     for name, image in wanted.items():
         assert name in listed, f"{name} not in `ctr -n k8s.io images ls`: {sorted(listed)}"

@@ -172,6 +172,12 @@ def test_exec_and_logs_on_a_worker_pod(workload):
     assert client["status"]["podIP"] in logs.stdout + logs.stderr, logs.stdout
 
 
+@pytest.mark.parametrize("name", sorted(NODES))
+def test_the_nodes_root_is_a_shared_mount(name):
+    """As on a VM: kubelet refuses a pod's HostToContainer mount (node-exporter's) below a private one."""
+    assert node(name).check_output("findmnt --noheadings --output PROPAGATION /") == "shared"
+
+
 def test_no_bootstrap_token_lives_forever():
     out = node(MASTER).check_output("kubeadm token list -o json")
     decoder, pos, tokens = json.JSONDecoder(), 0, []
@@ -223,14 +229,24 @@ def test_a_join_with_a_wrong_ca_pin_is_refused_by_kubeadm():
     assert worker.check_output("sha256sum /etc/kubernetes/kubelet.conf /var/lib/kubelet/config.yaml") == before
 
 
-def test_health_reports_a_healthy_lab(workload):
-    wait_for("all nodes Ready", lambda: set(ready_nodes()) == set(NODES))
+@pytest.fixture(scope="module")
+def settled(workload):
+    """Every node Ready and every pod of the lab running and ready again: what health.yml judges."""
+    def pods():
+        found = [p for p in kubectl_json("get", "pods", "--all-namespaces")["items"]
+                 if p["status"].get("phase") != "Succeeded"]
+        return found if set(ready_nodes()) == set(NODES) and _running(found) else None
+
+    return wait_for("every node Ready and every pod ready", pods)
+
+
+def test_health_reports_a_healthy_lab(settled):
     result = playbook("health.yml", "-e", "health_strict=true")
     assert result.returncode == 0, result.stdout[-4000:]
     assert "Overall: healthy" in result.stdout
 
 
-def test_recover_finds_nothing_to_fix(workload):
+def test_recover_finds_nothing_to_fix(settled):
     result = playbook("recover.yml")
     assert result.returncode == 0, result.stdout[-4000:]
     hosts = recap(result.stdout)

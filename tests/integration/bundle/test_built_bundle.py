@@ -1,12 +1,16 @@
 """The bundle `make bundle` built: every file checksummed, every binary at its pinned version, the
-images named as kubeadm asks for them, MetalLB's images and the manifest that runs them, and a
-tampered copy refused."""
+images named as kubeadm asks for them, MetalLB's images and the manifest that runs them, the
+monitoring role's images, and a tampered copy refused."""
 
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,12 +19,11 @@ from bundler.build import manifest_images
 from bundler.checksums import SUMS_FILE, parse_sums, sha256_file, verify_tree
 from bundler.gobuild import check_versions
 from bundler.oci import extract_file, read_archive
-from bundler.recipes import BY_NAME, METALLB_APP
+from bundler.recipes import ALERTMANAGER_APP, BY_NAME, METALLB_APP, MONITORING_APPS
 from bundler.versions import load
 
 ROOT = Path(__file__).resolve().parents[3]
-VERSIONS = load(ROOT / "bundle" / "versions.yml", ROOT / "inventory" / "topology.yml",
-                ROOT / "roles" / "metallb" / "defaults" / "main.yml")
+VERSIONS = load(ROOT / "bundle" / "versions.yml", ROOT / "inventory" / "topology.yml", ROOT / "roles")
 METALLB_MANIFEST = "manifests/metallb-native.yaml"
 
 
@@ -67,8 +70,8 @@ def test_images_are_exactly_what_kubeadm_asks_for(bundle_dir, manifest):
         capture_output=True, text=True, check=True,
     ).stdout.split()
     assert sorted(i["name"] for i in manifest["images"] if i["used_by"] == "kubeadm") == sorted(listed)
-    # Besides kubeadm's, only MetalLB's.
-    assert {i["used_by"] for i in manifest["images"]} == {"kubeadm", "metallb"}
+    # Besides kubeadm's, only MetalLB's and the monitoring role's.
+    assert {i["used_by"] for i in manifest["images"]} == {"kubeadm", "metallb", "monitoring"}
     for image in manifest["images"]:
         assert read_archive(bundle_dir / image["file"])["name"] == image["name"]
 
@@ -91,6 +94,71 @@ def test_metallb_images_run_their_binary_at_its_pinned_version(bundle_dir, manif
     (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], binary))
     (tmp_path / binary).chmod(0o755)
     check_versions(BY_NAME["metallb"], VERSIONS.pins["metallb"], tmp_path, only={binary})
+
+
+def test_monitoring_images_are_the_roles_images(manifest):
+    role = yaml.safe_load((ROOT / "roles/monitoring/defaults/main.yml").read_text())
+    images = {i["name"]: i for i in manifest["images"] if i["used_by"] == "monitoring"}
+    assert sorted(images) == sorted(role[app.role_default] for app in MONITORING_APPS)
+    for app in MONITORING_APPS:
+        version = VERSIONS.pins[app.component.name]
+        (name,) = app.references(version).values()
+        assert manifest["files"][images[name]["file"]] == {"component": app.component.name, "version": version}
+
+
+@pytest.mark.parametrize("app", MONITORING_APPS, ids=lambda app: app.component.name)
+def test_monitoring_images_run_their_binary_at_its_pinned_version(bundle_dir, manifest, tmp_path, app):
+    version = VERSIONS.pins[app.component.name]
+    ((binary, name),) = app.references(version).items()
+    image = next(i for i in manifest["images"] if i["name"] == name)
+    content = read_archive(bundle_dir / image["file"])
+    assert content["config"]["config"]["Entrypoint"] == [f"/{binary}"]
+    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], binary))
+    (tmp_path / binary).chmod(0o755)
+    check_versions(app.component, version, tmp_path, only={binary})
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (a local http URL)
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_alertmanager_serves_its_api_without_the_web_ui(bundle_dir, manifest, tmp_path):
+    """Built without ui/app/dist (recipes.ALERTMANAGER): it starts with the role's kind of arguments and
+    serves /-/ready and the API; the web UI pages are not there."""
+    ((binary, name),) = ALERTMANAGER_APP.references(VERSIONS.pins["alertmanager"]).items()
+    image = next(i for i in manifest["images"] if i["name"] == name)
+    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], binary))
+    (tmp_path / binary).chmod(0o755)
+    (tmp_path / "alertmanager.yml").write_text("route: {receiver: x}\nreceivers: [{name: x}]\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([str(tmp_path / binary), f"--config.file={tmp_path}/alertmanager.yml",
+                                f"--storage.path={tmp_path}/data", "--cluster.listen-address=",
+                                f"--web.listen-address=127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, _ = _get(f"{base}/-/ready")
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "alertmanager did not start"
+                time.sleep(0.2)
+        assert status == 200
+        status, body = _get(f"{base}/api/v2/status")
+        assert status == 200
+        assert json.loads(body)["versionInfo"]["version"] == VERSIONS.pins["alertmanager"].removeprefix("v")
+        assert _get(f"{base}/")[0] == 404
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
 
 
 def test_the_metallb_manifest_runs_exactly_the_bundled_images(bundle_dir, manifest):

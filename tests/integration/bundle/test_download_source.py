@@ -1,7 +1,8 @@
 """The download source against a loopback HTTP server serving the built bundle's binaries in the
 official release layout (dl.k8s.io and each project's GitHub releases, under MIRROR/HOST/PATH):
 it must reproduce the built bundle file for file, less MetalLB (which publishes no release
-binaries), and refuse a tampered file with nothing written."""
+binaries) and the monitoring images (built from source only), and refuse a tampered file with
+nothing written."""
 
 import hashlib
 import json
@@ -15,6 +16,7 @@ import pytest
 from bundler.checksums import SUMS_FILE, parse_sums
 from bundler.download import mirrored
 from bundler.oci import extract_file
+from bundler.recipes import GO_COMPONENTS
 from bundler.versions import load
 from fixtures.release_server import serve, tgz
 
@@ -94,24 +96,29 @@ def release(bundle_dir, tmp_path_factory):
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def test_download_source_reproduces_the_built_bundle_less_metallb(bundle_dir, release, tmp_path):
+def test_download_source_reproduces_the_built_bundle_less_metallb_and_monitoring(bundle_dir, release, tmp_path):
     www, _ = release
     with serve(www) as mirror:
         result = _build(mirror, tmp_path / "bundle")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "metallb: left out, it publishes no release binaries" in result.stderr
+    left_out = [c.name for c in GO_COMPONENTS if not c.release_binaries]
+    assert left_out == ["metallb", "prometheus", "node_exporter", "kube_state_metrics", "alertmanager"]
+    for name in left_out:
+        assert f"{name}: left out, its images are built from source only" in result.stderr
     built_manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    metallb_files = {rel for rel, entry in built_manifest["files"].items() if entry["component"] == "metallb"}
-    assert metallb_files == {"images/metallb-controller.tar", "images/metallb-speaker.tar",
-                             "manifests/metallb-native.yaml"}
+    source_only = {rel for rel, entry in built_manifest["files"].items() if entry["component"] in left_out}
+    assert source_only == {"images/metallb-controller.tar", "images/metallb-speaker.tar",
+                           "manifests/metallb-native.yaml", "images/monitoring-prometheus.tar",
+                           "images/monitoring-node-exporter.tar", "images/monitoring-kube-state-metrics.tar",
+                           "images/monitoring-alertmanager.tar"}
     built = parse_sums((bundle_dir / SUMS_FILE).read_text())
     downloaded = parse_sums((tmp_path / "bundle" / SUMS_FILE).read_text())
     built.pop("manifest.json")
     downloaded.pop("manifest.json")
-    assert downloaded == {rel: digest for rel, digest in built.items() if rel not in metallb_files}
+    assert downloaded == {rel: digest for rel, digest in built.items() if rel not in source_only}
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["source"] == "download"
-    assert "metallb" not in manifest["components"]
+    assert not set(left_out) & set(manifest["components"])
     assert manifest["images"] == [i for i in built_manifest["images"] if i["used_by"] == "kubeadm"]
 
 

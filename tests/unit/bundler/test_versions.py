@@ -9,7 +9,8 @@ from bundler.versions import VersionsError, etcd_module_version, kubeadm_constan
 ROOT = Path(__file__).resolve().parents[3]
 VERSIONS = ROOT / "bundle" / "versions.yml"
 TOPOLOGY = ROOT / "inventory" / "topology.yml"
-METALLB_DEFAULTS = ROOT / "roles" / "metallb" / "defaults" / "main.yml"
+ROLES = ROOT / "roles"
+METALLB_DEFAULTS = ROLES / "metallb" / "defaults" / "main.yml"
 
 
 def _write(tmp_path, **changes):
@@ -33,13 +34,13 @@ def test_a_kubernetes_pin_of_another_minor_than_the_topology_is_refused(tmp_path
 
 
 def test_the_metallb_pin_is_the_metallb_roles_version():
-    versions = load(VERSIONS, TOPOLOGY, METALLB_DEFAULTS)
+    versions = load(VERSIONS, TOPOLOGY, ROLES)
     assert versions.pins["metallb"] == yaml.safe_load(METALLB_DEFAULTS.read_text())["metallb_version"] == "v0.15.3"
 
 
 def test_a_metallb_pin_other_than_the_roles_version_is_refused(tmp_path):
-    with pytest.raises(VersionsError, match=r"pins MetalLB v0\.15\.2 but .*metallb_version 'v0\.15\.3': bump both"):
-        load(_write(tmp_path, metallb="v0.15.2"), TOPOLOGY, METALLB_DEFAULTS)
+    with pytest.raises(VersionsError, match=r"pins metallb v0\.15\.2 but .*metallb_version 'v0\.15\.3': bump both"):
+        load(_write(tmp_path, metallb="v0.15.2"), TOPOLOGY, ROLES)
 
 
 def test_a_missing_metallb_pin_is_refused(tmp_path):
