@@ -45,7 +45,7 @@ mkdir -p "$work/inventory" "$work/facts"
 ln -s "$project/inventory/group_vars" "$work/inventory/group_vars"
 cat >"$LAB_TOPOLOGY" <<EOF
 # Written by scripts/bench-rerun.sh: the benchmark's own lab, apart from a real one.
-plugin: lab_topology
+plugin: k8s_lab.lab.lab_topology
 workers: $workers
 provider: podman
 subnet: 192.168.78.0/24

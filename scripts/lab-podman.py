@@ -52,9 +52,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "plugins" / "inventory"))
+# The inventory plugin of the collection k8s_lab.lab (this repository, through its symlink).
+sys.path.insert(0, str(ROOT / "collections"))
 try:
-    import lab_topology
+    from ansible_collections.k8s_lab.lab.plugins.inventory import lab_topology
 except ImportError as exc:  # the plugin needs Ansible, which lives in the project's venv
     venv_python = ROOT / ".venv" / "bin" / "python"
     if venv_python.exists() and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():

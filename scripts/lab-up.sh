@@ -21,9 +21,9 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/molecule/containers.conf}
 topology=$("$python" - <<'EOF'
 import sys
 
-sys.path.insert(0, "plugins/inventory")
+sys.path.insert(0, "collections")
 try:
-    import lab_topology
+    from ansible_collections.k8s_lab.lab.plugins.inventory import lab_topology
 except ImportError as exc:
     sys.exit(f"Cannot read inventory/topology.yml ({exc}); run 'make setup-lab'")
 try:

@@ -57,9 +57,13 @@ run_lint() {
     [[ -f "$playbook" ]] || continue
     check "syntax-check $playbook" ansible-playbook --syntax-check "$playbook"
   done
-  local module
-  for module in plugins/modules/*.py; do
-    check "ansible-doc $(basename "$module" .py)" ansible-doc -M plugins/modules "$(basename "$module" .py)"
+  # Every plugin of the collection k8s_lab.lab documents itself.
+  local plugin type
+  for plugin in plugins/{modules,inventory,filter}/*.py plugins/test/*.yml; do
+    type=$(basename "$(dirname "$plugin")")
+    type=${type%s}
+    check "ansible-doc $type $(basename "${plugin%.*}")" \
+      ansible-doc -t "$type" "k8s_lab.lab.$(basename "${plugin%.*}")"
   done
   if command -v vagrant >/dev/null; then
     check "vagrant validate" vagrant validate

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import re
-import socket
-from dataclasses import dataclass, field
-
-import yaml
-from ansible.errors import AnsibleParserError
-from ansible.plugins.inventory import BaseInventoryPlugin
-
 DOCUMENTATION = r"""
 name: lab_topology
+version_added: "1.0.0"
+author: k8s-lab (!UNKNOWN)
 short_description: The k8s-lab nodes, read from the topology file the Vagrantfile also reads
 description:
   - Reads C(inventory/topology.yml), the single source of truth for the lab, and defines
@@ -29,7 +21,7 @@ options:
   plugin:
     description: Marks the file as one for this plugin.
     required: true
-    choices: [lab_topology]
+    choices: [k8s_lab.lab.lab_topology]
   workers:
     description: Number of worker nodes.
     type: int
@@ -129,11 +121,22 @@ options:
 
 EXAMPLES = r"""
 # inventory/topology.yml
-plugin: lab_topology
+plugin: k8s_lab.lab.lab_topology
 workers: 2
 subnet: 192.168.56.0/24
 """
 
+import ipaddress
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+
+import yaml
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin
+
+PLUGIN_NAME = "k8s_lab.lab.lab_topology"
 MASTER_NAME = "m-k8s"
 MASTER_HOST_NUMBER = 10
 WORKER_HOST_BASE = 100
@@ -329,8 +332,8 @@ def read_settings(path: str, environ: dict | None = None) -> dict:
     environ = os.environ if environ is None else environ
     with open(path, encoding="utf-8") as handle:
         data = yaml.safe_load(handle) or {}
-    if not isinstance(data, dict) or data.get("plugin") != "lab_topology":
-        raise TopologyError(f"plugin: {path} is not a lab_topology file (plugin: lab_topology)")
+    if not isinstance(data, dict) or data.get("plugin") != PLUGIN_NAME:
+        raise TopologyError(f"plugin: {path} is not a lab_topology file (plugin: {PLUGIN_NAME})")
     settings = option_defaults()
     settings.update({key: data[key] for key in SETTINGS if key in data})
     return apply_provider_override(settings, environ)
@@ -353,7 +356,7 @@ def project_dir_of(path: str, environ=None) -> str:
 
 
 class InventoryModule(BaseInventoryPlugin):
-    NAME = "lab_topology"
+    NAME = PLUGIN_NAME
 
     def verify_file(self, path):
         return super().verify_file(path) and path.endswith(("topology.yml", "topology.yaml"))

@@ -20,10 +20,13 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ansible.module_utils.kubeadm_pki import CertificateError, ca_cert_hash
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import (
+    CA_CERT_HASH_RE,
+    TOKEN_RE,
+    CertificateError,
+    ca_cert_hash,
+)
 
-TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
-CA_CERT_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
 )
@@ -108,13 +111,13 @@ def validate_params(params: dict) -> list[str]:
         errors.append(error)
     # The message never contains the token itself.
     if not TOKEN_RE.match(params.get("token") or ""):
-        errors.append("token must match ^[a-z0-9]{6}\\.[a-z0-9]{16}$ (as printed by kubeadm token create)")
+        errors.append(f"token must match {TOKEN_RE.pattern} (as printed by kubeadm token create)")
     hashes = params.get("ca_cert_hashes") or []
     if not hashes:
         errors.append("ca_cert_hashes must name at least one CA pin: joining without one is unsafe")
     for value in hashes:
         if not CA_CERT_HASH_RE.match(value or ""):
-            errors.append(f"ca_cert_hashes items must match ^sha256:[0-9a-f]{{64}}$, got {value!r}")
+            errors.append(f"ca_cert_hashes items must match {CA_CERT_HASH_RE.pattern}, got {value!r}")
     node_name = params.get("node_name")
     if node_name is not None and not NODE_NAME_RE.match(node_name):
         errors.append(f"node_name must be a lowercase DNS subdomain name, got {node_name!r}")

@@ -1,8 +1,10 @@
-"""CA public-key pins as kubeadm computes them, without third-party libraries.
+"""What a kubeadm join is made of, in one place: the bootstrap token's and the CA pin's formats,
+and the CA pin itself as kubeadm computes it, without third-party libraries.
 
 kubeadm pins a cluster CA by "sha256:" + hex(sha256(DER SubjectPublicKeyInfo)). This module runs
-on the nodes (inside Ansible modules), where python3-cryptography may be missing, so it walks the
-certificate's DER by hand: only the few ASN.1 elements that lead to the SubjectPublicKeyInfo.
+on the nodes (inside the kubeadm_join module), where python3-cryptography may be missing, and on
+the controller (the ca_cert_hash filter), so it walks the certificate's DER by hand: only the few
+ASN.1 elements that lead to the SubjectPublicKeyInfo.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ import hashlib
 import re
 
 PIN_PREFIX = "sha256:"
+# A bootstrap token as `kubeadm token create` prints it: <6-character id>.<16-character secret>.
+TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
+# A CA pin as kubeadm writes and reads it.
+CA_CERT_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _PEM_CERT_RE = re.compile(
     r"-----BEGIN CERTIFICATE-----\s*(?P<body>[A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----"
 )

@@ -23,7 +23,7 @@ description:
     pods that would be kept on the node, with the reason.
   - Runs where the kubeconfig is, normally the controller (C(delegate_to=localhost)).
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 options:
   name:
     description: Name of the node.
@@ -87,14 +87,16 @@ seealso:
   - module: kubernetes.core.k8s_drain
   - name: kubectl drain
     link: https://kubernetes.io/docs/reference/kubectl/generated/kubectl_drain/
+    description: The command whose rules this module follows.
 attributes:
   check_mode:
+    description: Lists what a drain would evict and keep, and changes nothing.
     support: full
 """
 
 EXAMPLES = r"""
 - name: drain w1-k8s, leaving DaemonSet pods (calico, kube-proxy) alone
-  kube_drain:
+  k8s_lab.lab.kube_drain:
     name: w1-k8s
     state: drain
     ignore_daemonsets: true
@@ -104,7 +106,7 @@ EXAMPLES = r"""
   delegate_to: localhost
 
 - name: show what a drain would evict and skip
-  kube_drain:
+  k8s_lab.lab.kube_drain:
     name: w2-k8s
     ignore_daemonsets: true
   check_mode: true
@@ -112,7 +114,7 @@ EXAMPLES = r"""
   register: plan
 
 - name: put w1-k8s back into service
-  kube_drain:
+  k8s_lab.lab.kube_drain:
     name: w1-k8s
     state: uncordon
   delegate_to: localhost
@@ -164,13 +166,15 @@ remaining:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.kube_drain import KubeDrainError, NodeDrainer, load_api
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kube_drain import KubeDrainError, NodeDrainer, load_api
 
 try:
-    import kubernetes  # noqa: F401
+    import kubernetes
 
     KUBERNETES_IMPORT_ERROR = None
 except ImportError:
+    kubernetes = None
     KUBERNETES_IMPORT_ERROR = traceback.format_exc()
 
 
@@ -228,7 +232,7 @@ def run(module, api_factory=load_api, clock=None):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if KUBERNETES_IMPORT_ERROR:
+    if kubernetes is None:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
     run(module)
 

@@ -17,7 +17,7 @@ description:
   - The configuration file holding the token exists only while C(kubeadm join) runs, with mode
     0600 in a private temporary directory.
 version_added: "1.0.0"
-author: k8s-lab
+author: k8s-lab (!UNKNOWN)
 options:
   api_server_endpoint:
     description: API server as C(host:port), e.g. C(192.168.1.10:6443).
@@ -69,17 +69,19 @@ options:
     default: /etc/kubernetes/kubelet.conf
 attributes:
   check_mode:
+    description: Says whether the node would join (or be reset first), and runs nothing.
     support: full
   diff_mode:
+    description: No diff is returned.
     support: none
 notes:
   - Compute the pin on the controller from the control plane's C(/etc/kubernetes/pki/ca.crt),
-    for example with the C(k8s_lab_ca_cert_hash) filter.
+    for example with the P(k8s_lab.lab.ca_cert_hash#filter) filter.
 """
 
 EXAMPLES = r"""
 - name: join the worker
-  kubeadm_join:
+  k8s_lab.lab.kubeadm_join:
     api_server_endpoint: 192.168.1.10:6443
     token: "{{ join_token }}"
     ca_cert_hashes:
@@ -130,7 +132,8 @@ cluster:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kubeadm_join import ARGUMENT_SPEC, execute
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_join import ARGUMENT_SPEC, execute
 
 
 def main():

@@ -130,8 +130,10 @@ def test_the_venv_script_installs_python312_then_ansible_and_reruns_as_a_no_op(t
     script = venv_script()
     subprocess.run(["bash", "-n", "-c", script], check=True)
     venv = re.search(r"^venv=(\S+)$", script, re.MULTILINE).group(1)
-    # The same script with its two absolute paths moved into a sandbox with stand-in commands.
-    script = script.replace(venv, str(tmp_path / "venv")).replace("/vagrant/", f"{tmp_path}/vagrant/")
+    # The same script with its absolute paths moved into a sandbox with stand-in commands.
+    collections, _ = collections_link()
+    script = (script.replace(venv, str(tmp_path / "venv")).replace(collections, str(tmp_path / "collections"))
+              .replace("/vagrant", f"{tmp_path}/vagrant"))
     (tmp_path / "bin").mkdir()
     for name, body in STUBS.items():
         (tmp_path / "bin" / name).write_text(f"#!/bin/bash\n{body}\n")
@@ -147,6 +149,9 @@ def test_the_venv_script_installs_python312_then_ansible_and_reruns_as_a_no_op(t
     assert pip == [f"pip install --quiet --disable-pip-version-check -r {tmp_path}/vagrant/requirements.txt"]
     assert first.index("dnf -y -q install python3.12 python3.12-pip") < first.index(pip[0])
 
+    link = tmp_path / "collections" / "ansible_collections" / "k8s_lab" / "lab"
+    assert link.is_symlink() and link.resolve() == (tmp_path / "vagrant").resolve()
+
     again = run_script(script, tmp_path, log)
     assert not [line for line in again if line.startswith(("dnf", "pip")) or " -m venv " in line], again
 
@@ -155,11 +160,32 @@ def test_the_venv_script_installs_python312_then_ansible_and_reruns_as_a_no_op(t
     assert [line for line in changed if line.startswith("pip ")] == pip
 
 
+def collections_link() -> tuple[str, str]:
+    """(the collections path, where its k8s_lab/lab points) as the venv script makes them on the VM."""
+    found = re.search(r"^ln -sfn (\S+) (\S+)/ansible_collections/k8s_lab/lab$", venv_script(), re.MULTILINE)
+    assert found, "the venv script links no collection k8s_lab.lab"
+    return found[2], found[1]
+
+
+def test_ansible_finds_the_collection_through_the_vms_own_link():
+    """Git for Windows checks the repository's collection symlink out as a plain file: the VM links
+    /vagrant itself, and ansible-playbook is told to look there."""
+    path, target = collections_link()
+    assert target == "/vagrant"
+    env, _ = split_env(playbook_command())
+    assert env["ANSIBLE_COLLECTIONS_PATH"] == path
+
+
 @pytest.fixture(scope="module")
-def probe():
-    """The command Vagrant builds, run here with the probe in place of site.yml and this checkout's
-    ansible-playbook in place of the venv's: which Python each node and localhost get."""
+def probe(tmp_path_factory):
+    """The command Vagrant builds, run here with the probe in place of site.yml, this checkout's
+    ansible-playbook in place of the venv's and the VM's collection link made here to this checkout:
+    which Python each node and localhost get."""
     env, argv = split_env(playbook_command())
+    collections = tmp_path_factory.mktemp("collections")
+    (collections / "ansible_collections" / "k8s_lab").mkdir(parents=True)
+    (collections / "ansible_collections" / "k8s_lab" / "lab").symlink_to(REPO)
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(collections)
     ansible_playbook = Path(sys.executable).with_name("ansible-playbook")
     argv = [str(ansible_playbook), *argv[1:-1], str(PROBE)]
     run_env = {**os.environ, **env, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",

@@ -21,7 +21,7 @@ SCRIPT = ROOT / "scripts" / "lab-podman.py"
 PREFIX = "k8s-lab-test-"
 NETWORK = "k8s-lab-test"
 TOPOLOGY = {
-    "plugin": "lab_topology",
+    "plugin": "k8s_lab.lab.lab_topology",
     "provider": "podman",
     "workers": 1,
     "worker_memory": 2048,

@@ -5,7 +5,12 @@ import json
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from k8s_lab_pki import FilterModule, parse_token_list, usable_join_token
+
+from ansible_collections.k8s_lab.lab.plugins.filter.usable_join_token import (
+    FilterModule,
+    parse_token_list,
+    usable_join_token,
+)
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
@@ -79,4 +84,4 @@ def test_parse_rejects_garbage():
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"k8s_lab_ca_cert_hash", "k8s_lab_usable_join_token"}
+    assert FilterModule().filters() == {"usable_join_token": usable_join_token}

@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: k8s_lab_not_ready_nodes
+name: not_ready_nodes
 short_description: Names of the nodes that are not Ready
+version_added: "1.0.0"
+author: k8s-lab (!UNKNOWN)
 description:
-  - Takes the Node objects of C(kubernetes.core.k8s_info) and the names expected, and returns
+  - Takes the Node objects of M(kubernetes.core.k8s_info) and the names expected, and returns
     the sorted names of nodes whose Ready condition is not C(True), followed by each expected
     name the API does not list, marked C((not registered)).
+options:
+  _input:
+    description: The C(resources) of M(kubernetes.core.k8s_info) with C(kind=Node).
+    type: list
+    elements: dict
+    required: true
+  expected:
+    description: The node names that must be registered.
+    type: list
+    elements: str
+"""
+
+EXAMPLES = r"""
+- name: Name the nodes that are not Ready yet
+  ansible.builtin.debug:
+    msg: "{{ nodes.resources | k8s_lab.lab.not_ready_nodes(['m-k8s', 'w1-k8s']) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Names of the nodes not Ready, then C(<name> (not registered)) for each expected one missing.
+  type: list
+  elements: str
 """
 
 
@@ -27,7 +52,7 @@ def not_ready_nodes(nodes, expected=None):
 
 
 class FilterModule:
-    """Node filters of the lab's roles."""
+    """k8s_lab.lab.not_ready_nodes."""
 
     def filters(self):
-        return {"k8s_lab_not_ready_nodes": not_ready_nodes}
+        return {"not_ready_nodes": not_ready_nodes}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.kube_drain import (
+from doubles.kube_api import FakeClock, FakeKubeApi, make_pod
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kube_drain import (
     EVICTION_RETRY_SECONDS,
     REASON_MIRROR,
     REASON_PDB,
@@ -11,7 +13,6 @@ from ansible.module_utils.kube_drain import (
     KubeDrainError,
     NodeDrainer,
 )
-from kube_api_test_double import FakeClock, FakeKubeApi, make_pod
 
 
 @pytest.fixture

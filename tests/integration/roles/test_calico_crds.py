@@ -5,18 +5,15 @@ unless its bytes are the ones calico_crds_checksum pins."""
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from calico_role import run_tasks
-from kube_apiserver_test_double import FakeApiServer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from doubles.kube_apiserver import FakeApiServer
+from fixtures.calico_role import run_tasks
 from fixtures.release_server import serve
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "calico"
+ROLE = Path(__file__).resolve().parents[3] / "roles" / "calico"
 CRDS = "".join(
     f"""---
 apiVersion: apiextensions.k8s.io/v1

@@ -1,44 +1,52 @@
-"""Filters for the kubeadm join on the controller: the CA pin and a reusable bootstrap token."""
+"""Filter for kubeadm_master: a bootstrap token that can still join a node, from kubeadm's list."""
 
 from __future__ import annotations
 
+DOCUMENTATION = r"""
+name: usable_join_token
+short_description: A short-lived bootstrap token from C(kubeadm token list) that can still join a node
+version_added: "1.0.0"
+author: k8s-lab (!UNKNOWN)
+description:
+  - Picks, from the output of C(kubeadm token list -o json), a token that authenticates and signs,
+    belongs to the node bootstrap group, and expires between O(min_remaining_minutes) and
+    O(max_ttl_minutes) from now, so that neither a token about to expire nor a long-lived one
+    (kubeadm's 24h default) is reused. Of several, the one that expires last.
+options:
+  _input:
+    description: The output of C(kubeadm token list -o json) (one JSON object per token).
+    type: str
+    required: true
+  min_remaining_minutes:
+    description: The token must still be valid this long.
+    type: int
+    default: 10
+  max_ttl_minutes:
+    description: The token must expire within this many minutes.
+    type: int
+    default: 30
+"""
+
+EXAMPLES = r"""
+- name: Pick a short-lived token that is still good for a join
+  ansible.builtin.set_fact:
+    reusable_token: "{{ token_list.stdout | k8s_lab.lab.usable_join_token(10, 30) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The token, or an empty string when none is fit.
+  type: str
+"""
+
 import datetime as dt
-import hashlib
 import json
-import re
 
 from ansible.errors import AnsibleFilterError
 
-DOCUMENTATION = r"""
-name: k8s_lab_pki
-short_description: kubeadm CA pins and bootstrap token selection
-description:
-  - C(k8s_lab_ca_cert_hash) turns a PEM CA certificate into kubeadm's pin
-    C(sha256:<hex of SHA-256 of the DER SubjectPublicKeyInfo>), for RSA and EC keys alike.
-  - C(k8s_lab_usable_join_token) picks, from the output of C(kubeadm token list -o json), a token
-    that can still be used to join and expires soon enough to count as short-lived.
-"""
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import TOKEN_RE
 
-TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
-NODE_TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token"  # noqa: S105 (a group name)
-
-
-def ca_cert_hash(pem):
-    """Return kubeadm's pin of a PEM certificate (str or bytes)."""
-    # Imported here so that the other filter works on controllers without cryptography.
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    if isinstance(pem, str):
-        pem = pem.encode("ascii", errors="replace")
-    try:
-        certificate = x509.load_pem_x509_certificate(pem)
-    except ValueError as exc:
-        raise AnsibleFilterError(f"k8s_lab_ca_cert_hash: not a PEM certificate ({exc})") from exc
-    spki = certificate.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return "sha256:" + hashlib.sha256(spki).hexdigest()
+NODE_BOOTSTRAP_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 
 
 def parse_token_list(text):
@@ -53,7 +61,7 @@ def parse_token_list(text):
         try:
             item, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            raise AnsibleFilterError(f"k8s_lab_usable_join_token: unreadable token list ({exc})") from exc
+            raise AnsibleFilterError(f"usable_join_token: unreadable token list ({exc})") from exc
         if isinstance(item, list):
             tokens.extend(item)
         else:
@@ -81,7 +89,7 @@ def usable_join_token(text, min_remaining_minutes=10, max_ttl_minutes=30, now=No
         usages = item.get("usages") or []
         if not TOKEN_RE.match(token) or "authentication" not in usages or "signing" not in usages:
             continue
-        if NODE_TOKEN_GROUP not in (item.get("groups") or []) or not item.get("expires"):
+        if NODE_BOOTSTRAP_GROUP not in (item.get("groups") or []) or not item.get("expires"):
             continue
         try:
             expires = _parse_time(item["expires"])
@@ -94,10 +102,7 @@ def usable_join_token(text, min_remaining_minutes=10, max_ttl_minutes=30, now=No
 
 
 class FilterModule:
-    """k8s-lab PKI filters."""
+    """k8s_lab.lab.usable_join_token."""
 
     def filters(self):
-        return {
-            "k8s_lab_ca_cert_hash": ca_cert_hash,
-            "k8s_lab_usable_join_token": usable_join_token,
-        }
+        return {"usable_join_token": usable_join_token}

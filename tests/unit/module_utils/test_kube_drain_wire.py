@@ -12,10 +12,11 @@ import threading
 from http.server import ThreadingHTTPServer
 
 import pytest
-from ansible.module_utils.kube_drain import CombinedApi, NodeDrainer
-from kube_api_test_double import FakeClock
-from kube_apiserver_test_double import json_handler, pod_manifest, status
+from doubles.kube_api import FakeClock
+from doubles.kube_apiserver import json_handler, pod_manifest, status
 from kubernetes import client
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kube_drain import CombinedApi, NodeDrainer
 
 
 def node(unschedulable):

@@ -1,6 +1,6 @@
-"""The calico role's wait: which nodes the Ready filter reports, and the role's wait.yml run by real
-Ansible against the API server test double, where calico-node and calico-kube-controllers move
-(or do not) the way the scripted statuses say."""
+"""The calico role's wait.yml run by real Ansible against the API server test double, where
+calico-node and calico-kube-controllers move (or do not) the way the scripted statuses say. The
+Ready filter it uses (not_ready_nodes) has its own tests in tests/unit/filter."""
 
 from pathlib import Path
 
@@ -8,43 +8,13 @@ import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
-from calico_role import run_tasks
-from k8s_lab_nodes import FilterModule, not_ready_nodes
-from kube_apiserver_test_double import FakeApiServer
+from doubles.kube_apiserver import FakeApiServer
+from fixtures.calico_role import run_tasks
+from fixtures.k8s_objects import node
 
-WAIT = Path(__file__).resolve().parents[2] / "roles" / "calico" / "tasks" / "wait.yml"
+WAIT = Path(__file__).resolve().parents[3] / "roles" / "calico" / "tasks" / "wait.yml"
 NODES = ("m-k8s", "w1-k8s", "w2-k8s")
 REPORT = "Report what is not ready"
-
-
-def node(name, ready="True", conditions=True):
-    status = {"conditions": [
-        {"type": "MemoryPressure", "status": "False"},
-        {"type": "Ready", "status": ready, "reason": "KubeletReady", "message": "kubelet is posting ready status"},
-    ]} if conditions else {}
-    return {"metadata": {"name": name}, "status": status}
-
-
-def test_all_ready():
-    assert not_ready_nodes([node("m-k8s"), node("w1-k8s")], ["m-k8s", "w1-k8s"]) == []
-
-
-def test_not_ready_and_unknown_are_named():
-    nodes = [node("w2-k8s", "False"), node("m-k8s"), node("w1-k8s", "Unknown")]
-    assert not_ready_nodes(nodes) == ["w1-k8s", "w2-k8s"]
-
-
-def test_node_without_conditions_is_not_ready():
-    assert not_ready_nodes([node("w1-k8s", conditions=False)]) == ["w1-k8s"]
-
-
-def test_expected_but_missing_nodes_are_named():
-    assert not_ready_nodes([node("m-k8s")], ["m-k8s", "w1-k8s", "w3-k8s"]) == [
-        "w1-k8s (not registered)", "w3-k8s (not registered)"]
-
-
-def test_registered():
-    assert FilterModule().filters()["k8s_lab_not_ready_nodes"] is not_ready_nodes
 
 
 # --- wait.yml against the API server test double --------------------------------------------------

@@ -4,7 +4,7 @@ removal. Their normal runs (maintenance through a node restart, add-worker, remo
 chapter 3 exercises) run on the real cluster: molecule/kubeadm/tests/test_day2.py.
 
 Real Ansible, kubernetes.core, kube_drain and kubernetes client; only the API server is a
-stand-in (tests/unit/kube_apiserver_test_double.py). Playbooks that must reach the nodes (reboot,
+stand-in (tests/doubles/kube_apiserver.py). Playbooks that must reach the nodes (reboot,
 kubeadm reset, joining) are run with those steps switched off.
 """
 
@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from kube_apiserver_test_double import FakeApiServer, pod_manifest
+from doubles.kube_apiserver import FakeApiServer, pod_manifest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 
 

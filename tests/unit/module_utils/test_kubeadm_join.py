@@ -1,41 +1,26 @@
 """kubeadm_join: argument validation, the already-joined decision, the command and its masking."""
 
 import base64
-import datetime as dt
 import json
 import os
 from pathlib import Path
 
-import kubeadm_join as module
 import pytest
-from ansible.module_utils import kubeadm_join as logic
-from ansible.module_utils.kubeadm_pki import ca_cert_hash
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from fixtures.ca import make_ca
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils import kubeadm_join as logic
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kubeadm_pki import ca_cert_hash
+from ansible_collections.k8s_lab.lab.plugins.modules import kubeadm_join as module
 
 # A made-up token of the documented form, not a credential.
-TOKEN = "abcdef.0123456789abcdef"  # noqa: S105
-SECRET = "0123456789abcdef"  # noqa: S105
+TOKEN = "abcdef.0123456789abcdef"
+SECRET = "0123456789abcdef"
 ENDPOINT = "192.168.1.10:6443"
 
 
-def make_ca_pem():
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-CA_PEM = make_ca_pem()
+CA_PEM = make_ca()
 PIN = ca_cert_hash(CA_PEM)
-OTHER_PIN = ca_cert_hash(make_ca_pem())
+OTHER_PIN = ca_cert_hash(make_ca())
 
 
 def kubelet_conf(server=f"https://{ENDPOINT}", ca_pem=CA_PEM):
@@ -141,7 +126,7 @@ def test_valid_arguments_pass():
 
 
 def test_invalid_token_message_does_not_show_the_token():
-    bad = params(token="abcdef.0123456789ABCDEF")  # noqa: S106
+    bad = params(token="abcdef.0123456789ABCDEF")
     failed, result = logic.execute(bad, runner=Runner(), read_file=Files())
     assert failed
     assert "0123456789ABCDEF" not in json.dumps(result)

@@ -6,12 +6,13 @@ import json
 from unittest.mock import patch
 
 import ansible.module_utils._internal
-import kube_drain
 import pytest
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kube_drain import load_api
 from ansible.module_utils.testing import patch_module_args
-from kube_api_test_double import FakeClock, FakeKubeApi, make_pod
+from doubles.kube_api import FakeClock, FakeKubeApi, make_pod
+
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kube_drain import load_api
+from ansible_collections.k8s_lab.lab.plugins.modules import kube_drain
 
 KUBECONFIG = """\
 apiVersion: v1

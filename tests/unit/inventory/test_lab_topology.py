@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lab_topology import (
+
+from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import (
     DOCUMENTATION,
     PODMAN_SSH_ARGS,
     SETTINGS,
@@ -21,7 +22,7 @@ from lab_topology import (
     read_settings,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEFAULTS = {
     "workers": 3,
     "kubernetes_version": "1.37",
@@ -143,7 +144,7 @@ def test_login_user_follows_the_provider():
 
 def test_read_settings_uses_the_documented_defaults(tmp_path):
     topology = tmp_path / "topology.yml"
-    topology.write_text("plugin: lab_topology\nworkers: 1\nprovider: podman\n")
+    topology.write_text("plugin: k8s_lab.lab.lab_topology\nworkers: 1\nprovider: podman\n")
     defaults = yaml.safe_load(DOCUMENTATION)["options"]
     assert read_settings(str(topology), environ={}) == {
         **{key: defaults[key].get("default") for key in SETTINGS}, "workers": 1, "provider": "podman"}
