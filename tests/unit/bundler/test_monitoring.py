@@ -127,15 +127,6 @@ def test_a_role_image_of_another_tag_is_refused(tmp_path):
         load(VERSIONS_FILE, roles=roles)
 
 
-def test_a_missing_monitoring_pin_is_refused(tmp_path):
-    data = yaml.safe_load(VERSIONS_FILE.read_text())
-    del data["node_exporter"]
-    path = tmp_path / "versions.yml"
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(VersionsError, match="node_exporter must be a version"):
-        load(path)
-
-
 def test_the_download_source_leaves_the_monitoring_images_out():
     downloaded = components_for("download")
     for component in (PROMETHEUS, NODE_EXPORTER, KUBE_STATE_METRICS, ALERTMANAGER):

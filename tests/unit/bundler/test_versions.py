@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bundler.recipes import APPS
 from bundler.versions import VersionsError, etcd_module_version, kubeadm_constants, load
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,12 +44,13 @@ def test_a_metallb_pin_other_than_the_roles_version_is_refused(tmp_path):
         load(_write(tmp_path, metallb="v0.15.2"), TOPOLOGY, ROLES)
 
 
-def test_a_missing_metallb_pin_is_refused(tmp_path):
+@pytest.mark.parametrize("name", [app.component.name for app in APPS])
+def test_a_missing_app_pin_is_refused(tmp_path, name):
     data = yaml.safe_load(VERSIONS.read_text())
-    del data["metallb"]
+    del data[name]
     path = tmp_path / "versions.yml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(VersionsError, match="metallb must be a version"):
+    with pytest.raises(VersionsError, match=f"{name} must be a version"):
         load(path)
 
 
