@@ -1,0 +1,80 @@
+"""The bundle_install role run by real Ansible on this machine (connection local) with a small bundle
+of its own: check mode on a node that has nothing yet, the install, the rerun, and a tampered file
+refused in check mode as in a real run. (On real nodes: molecule/kubeadm/tests/test_bundle.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+FILES = {"bin/tool": b"#!/bin/sh\necho tool\n", "bin/other": b"#!/bin/sh\necho other\n"}
+
+
+@pytest.fixture
+def lab(tmp_path):
+    bundle = tmp_path / "bundle"
+    for path, data in FILES.items():
+        (bundle / path).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / path).write_bytes(data)
+    (bundle / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(d).hexdigest()}  {p}\n" for p, d in FILES.items()))
+    (bundle / "manifest.json").write_text(json.dumps({"images": [], "files": {}}))
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps([{
+        "name": "Install from the bundle", "hosts": "localhost", "gather_facts": False,
+        "roles": [{"role": "bundle_install", "vars": {
+            "bundle_install_dir": str(bundle),
+            "bundle_install_node_dir": str(tmp_path / "node"),
+            "bundle_install_files": [{"src": p, "dest": str(tmp_path / "installed" / Path(p).name)} for p in FILES],
+        }}],
+    }]))
+    return tmp_path
+
+
+def run(lab: Path, *args: str) -> tuple[int, dict, str]:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FACT_CACHING="memory", ANSIBLE_STDOUT_CALLBACK="default")
+    inventory = f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+    (lab / "inventory").write_text(inventory)
+    done = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(lab / "inventory"), str(lab / "play.yml"), *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=300)
+    found = re.search(r"^localhost\s+:\s+(ok=.*)$", done.stdout, re.MULTILINE)
+    counts = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", found[1])} if found else {}
+    return done.returncode, counts, done.stdout + done.stderr
+
+
+def test_check_mode_on_a_fresh_node_reports_the_install_and_writes_nothing(lab):
+    code, counts, output = run(lab, "--check")
+    assert code == 0, output[-3000:]
+    assert counts["changed"] > 0
+    assert not (lab / "node").exists() or not any((lab / "node").rglob("tool"))
+    assert not (lab / "installed").exists()
+
+
+def test_install_then_rerun_and_check_mode_change_nothing(lab):
+    code, counts, output = run(lab)
+    assert code == 0, output[-3000:]
+    assert counts["changed"] > 0
+    for path, data in FILES.items():
+        assert (lab / "installed" / Path(path).name).read_bytes() == data
+    for args in ((), ("--check",)):
+        code, counts, output = run(lab, *args)
+        assert code == 0 and counts["changed"] == 0, output[-3000:]
+
+
+def test_check_mode_refuses_a_tampered_bundle_file_naming_it(lab):
+    (lab / "bundle" / "bin" / "other").write_bytes(b"#!/bin/sh\necho tampered\n")
+    code, _, output = run(lab, "--check")
+    assert code != 0
+    assert "SHA256SUMS mismatch" in output, output[-3000:]
+    # Only the tampered file: the intact one, not copied either, is not "got no file".
+    assert "bin/other (expected" in output and "bin/tool (expected" not in output, output[-3000:]
+    assert not (lab / "installed").exists()
