@@ -16,6 +16,7 @@ from cluster import (
     apply,
     fetch_on,
     import_test_image,
+    kubectl,
     kubectl_json,
     module,
     node,
@@ -176,6 +177,15 @@ def test_exec_and_logs_on_a_worker_pod(workload):
 def test_the_nodes_root_is_a_shared_mount(name):
     """As on a VM: kubelet refuses a pod's HostToContainer mount (node-exporter's) below a private one."""
     assert node(name).check_output("findmnt --noheadings --output PROPAGATION /") == "shared"
+
+
+@pytest.mark.parametrize("name", sorted(NODES))
+def test_the_kubelets_evict_on_memory_only(name):
+    """Container nodes report the host's disk as their own: a nearly full host disk must not taint
+    them with disk-pressure (seen: every pod Pending at 85% used). The running kubelet's configuration."""
+    config = json.loads(kubectl("get", "--raw", f"/api/v1/nodes/{name}/proxy/configz"))["kubeletconfig"]
+    assert config["evictionHard"] == {"memory.available": "100Mi", "nodefs.available": "0%",
+                                      "nodefs.inodesFree": "0%", "imagefs.available": "0%"}
 
 
 def test_no_bootstrap_token_lives_forever():
