@@ -261,46 +261,42 @@ def _prometheus_ldflags(bare: bool, module_version: Callable[[str], str] = lambd
     return ldflags
 
 
-def _prometheus_check(binary: str, bare: bool) -> VersionCheck:
-    # common/version's Print: "prometheus, version 3.15.0 (branch: ..., revision: ...)".
-    return VersionCheck(("--version",), lambda v: f"{binary}, version {v.removeprefix('v') if bare else v} (")
+def _prometheus_project(name: str, module: str, package: str, *, binary: str | None = None, bare: bool = True,
+                        version_args: tuple[str, ...] = ("--version",), **options) -> GoComponent:
+    """A Prometheus project's command (package: its path in module, "" for the module's root), stamped
+    and version-checked through prometheus/common/version, whose Print says "prometheus, version
+    3.15.0 (branch: ..., revision: ...)". Images only: none of it runs outside a pod, so the download
+    source leaves it out."""
+    binary = binary or name
+    module_version = options.get("module_version", lambda version: version)
+    return GoComponent(
+        name=name,
+        module=module,
+        packages=(f"{module}/{package}" if package else module,),
+        ldflags=_prometheus_ldflags(bare=bare, module_version=module_version),
+        checks={binary: VersionCheck(version_args,
+                                     lambda v: f"{binary}, version {v.removeprefix('v') if bare else v} (")},
+        release_binaries=False,
+        **options,
+    )
 
 
-PROMETHEUS = GoComponent(
-    name="prometheus",
-    module="github.com/prometheus/prometheus",
-    packages=("github.com/prometheus/prometheus/cmd/prometheus",),
-    # Its documented custom build: every service discovery removed but Kubernetes' (file and HTTP
-    # discovery always stay), the only one the role configures; about 140 s cold instead of 14 min.
-    # Upstream's builtinassets tag (the web UI compiled in) needs web/ui/embed.go, which npm generates
-    # at release time and the module does not hold: without it the API and /-/ready are served, the
-    # web UI pages are not.
-    tags=("remove_all_sd", "enable_kubernetes_sd"),
-    ldflags=_prometheus_ldflags(bare=True, module_version=prometheus_module_version),
-    checks={"prometheus": _prometheus_check("prometheus", bare=True)},
-    release_binaries=False,
-    module_version=prometheus_module_version,
-)
+# Its documented custom build: every service discovery removed but Kubernetes' (file and HTTP
+# discovery always stay), the only one the role configures; about 140 s cold instead of 14 min.
+# Upstream's builtinassets tag (the web UI compiled in) needs web/ui/embed.go, which npm generates at
+# release time and the module does not hold: without it the API and /-/ready are served, the web UI
+# pages are not.
+PROMETHEUS = _prometheus_project("prometheus", "github.com/prometheus/prometheus", "cmd/prometheus",
+                                 tags=("remove_all_sd", "enable_kubernetes_sd"),
+                                 module_version=prometheus_module_version)
 
-NODE_EXPORTER = GoComponent(
-    name="node_exporter",
-    module="github.com/prometheus/node_exporter",
-    packages=("github.com/prometheus/node_exporter",),
-    ldflags=_prometheus_ldflags(bare=True),
-    checks={"node_exporter": _prometheus_check("node_exporter", bare=True)},
-    release_binaries=False,
-)
+NODE_EXPORTER = _prometheus_project("node_exporter", "github.com/prometheus/node_exporter", "")
 
-# Upstream's Makefile also stamps pkg/app.ClientGoVersion (a label of one of its own metrics) from
-# `go list -m k8s.io/client-go`; it stays "unknown" here.
-KUBE_STATE_METRICS = GoComponent(
-    name="kube_state_metrics",
-    module="k8s.io/kube-state-metrics/v2",
-    packages=("k8s.io/kube-state-metrics/v2",),
-    ldflags=_prometheus_ldflags(bare=False),
-    checks={"kube-state-metrics": VersionCheck(("version",), lambda v: f"kube-state-metrics, version {v} (")},
-    release_binaries=False,
-)
+# Its version keeps the "v" and is printed by a subcommand. Upstream's Makefile also stamps
+# pkg/app.ClientGoVersion (a label of one of its own metrics) from `go list -m k8s.io/client-go`; it
+# stays "unknown" here.
+KUBE_STATE_METRICS = _prometheus_project("kube_state_metrics", "k8s.io/kube-state-metrics/v2", "",
+                                         binary="kube-state-metrics", bare=False, version_args=("version",))
 
 
 ALERTMANAGER_UI = "ui/web.go"
@@ -323,15 +319,8 @@ def without_alertmanager_ui(text: str) -> str:
 # and the module does not hold, so the module as published fails to build ("pattern app/dist: no
 # matching files found"). The overlay compiles ui/web.go without that go:embed line; the role reaches
 # the API and the health endpoints only. Upstream's image also holds amtool; this one does not.
-ALERTMANAGER = GoComponent(
-    name="alertmanager",
-    module="github.com/prometheus/alertmanager",
-    packages=("github.com/prometheus/alertmanager/cmd/alertmanager",),
-    ldflags=_prometheus_ldflags(bare=True),
-    checks={"alertmanager": _prometheus_check("alertmanager", bare=True)},
-    release_binaries=False,
-    overlays={ALERTMANAGER_UI: without_alertmanager_ui},
-)
+ALERTMANAGER = _prometheus_project("alertmanager", "github.com/prometheus/alertmanager", "cmd/alertmanager",
+                                   overlays={ALERTMANAGER_UI: without_alertmanager_ui})
 
 
 def _monitoring_app(component: GoComponent, binary: str, repository: str, image: str, binary_dir: str) -> App:
