@@ -23,9 +23,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from cluster import (
     NODES,
     PREFIX,
+    ROOT,
     TOPOLOGY,
     VERSIONS,
     WORKERS,
@@ -141,7 +143,8 @@ def test_the_service_answers_this_host_through_a_nodes_arp_reply(address):
     assert answered and answered <= set(macs), (answered, macs)
 
 
-MONITORING = "monitoring"
+# The monitoring role's namespace (its default, which the lab does not override).
+MONITORING = yaml.safe_load((ROOT / "roles/monitoring/defaults/main.yml").read_text())["monitoring_namespace"]
 
 
 def prometheus(path: str) -> dict:
