@@ -196,7 +196,7 @@ def _app(ctx: Context, app: App, built: dict, date: str, epoch: int) -> BuiltApp
     references = app.references(version)
     app_images = {}
     for binary, ref in references.items():
-        image = images.app_image(ref, path / binary, date, epoch, app.binary_dir)
+        image = images.app_image(ref, path / binary, date, epoch, app.binary_path(binary))
         app_images[ref] = _cached_image(ctx, image, images.app_short_name(app.role, ref),
                                         {binary: (path / binary, sums[binary])}, None, date)
     if app.manifest is None:

@@ -10,7 +10,7 @@ an application's are its upstream names (recipes.App), which its manifest must r
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .oci import Entry, Image
 
@@ -67,12 +67,13 @@ def archive_name(reference: str) -> str:
     return f"images/{short_name(reference)}.tar"
 
 
-def app_image(reference: str, binary: Path, created: str, epoch: int, directory: str = "") -> Image:
+def app_image(reference: str, binary: Path, created: str, epoch: int, path: str | None = None) -> Image:
     """An application's image as upstream builds it on a distroless static base: the one binary, at
-    /<name> or /<directory>/<name>, is the entrypoint (MetalLB's controller and speaker, Prometheus,
-    node-exporter...)."""
-    path = f"{directory}/{binary.name}" if directory else binary.name
-    parents = [Entry(directory, 0o755, directory=True)] if directory else []
+    path inside the image (/<its name> unless given: App.binary_path), is the entrypoint (MetalLB's
+    controller and speaker, Prometheus, node-exporter...)."""
+    path = path or binary.name
+    directory = str(PurePosixPath(path).parent)
+    parents = [Entry(directory, 0o755, directory=True)] if directory != "." else []
     return Image(name=reference, entries=[*base_files(), *parents, Entry(path, 0o755, source=binary)],
                  entrypoint=[f"/{path}"], created=created, epoch=epoch)
 

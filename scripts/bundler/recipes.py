@@ -70,6 +70,10 @@ class App:
         """binary -> image name, e.g. controller -> quay.io/metallb/controller:v0.15.3."""
         return {binary: f"{repository}:{version}" for binary, repository in self.repositories.items()}
 
+    def binary_path(self, binary: str) -> str:
+        """Where the image holds binary, relative to its root: controller, bin/prometheus."""
+        return f"{self.binary_dir}/{binary}" if self.binary_dir else binary
+
 
 def _kubernetes_ldflags(version: str, date: str) -> list[str]:
     _, minor, _ = version[1:].split(".")
@@ -323,19 +327,19 @@ ALERTMANAGER = _prometheus_project("alertmanager", "github.com/prometheus/alertm
                                    overlays={ALERTMANAGER_UI: without_alertmanager_ui})
 
 
-def _monitoring_app(component: GoComponent, binary: str, repository: str, image: str, binary_dir: str) -> App:
+def _monitoring_app(component: GoComponent, repository: str, binary_dir: str = "bin") -> App:
+    """The image of component's one binary, which the monitoring role names monitoring_<component>_image."""
+    (binary,) = component.checks
     return App(component=component, repositories={binary: repository}, role="monitoring",
-               role_default=f"monitoring_{image}_image", binary_dir=binary_dir)
+               role_default=f"monitoring_{component.name}_image", binary_dir=binary_dir)
 
 
-PROMETHEUS_APP = _monitoring_app(PROMETHEUS, "prometheus", "quay.io/prometheus/prometheus", "prometheus", "bin")
-NODE_EXPORTER_APP = _monitoring_app(NODE_EXPORTER, "node_exporter", "quay.io/prometheus/node-exporter",
-                                    "node_exporter", "bin")
-KUBE_STATE_METRICS_APP = _monitoring_app(KUBE_STATE_METRICS, "kube-state-metrics",
-                                         "registry.k8s.io/kube-state-metrics/kube-state-metrics",
-                                         "kube_state_metrics", "")
-ALERTMANAGER_APP = _monitoring_app(ALERTMANAGER, "alertmanager", "quay.io/prometheus/alertmanager", "alertmanager",
-                                   "bin")
+PROMETHEUS_APP = _monitoring_app(PROMETHEUS, "quay.io/prometheus/prometheus")
+NODE_EXPORTER_APP = _monitoring_app(NODE_EXPORTER, "quay.io/prometheus/node-exporter")
+# Upstream's image holds it at the root, as the distroless images of Kubernetes projects do.
+KUBE_STATE_METRICS_APP = _monitoring_app(KUBE_STATE_METRICS, "registry.k8s.io/kube-state-metrics/kube-state-metrics",
+                                         binary_dir="")
+ALERTMANAGER_APP = _monitoring_app(ALERTMANAGER, "quay.io/prometheus/alertmanager")
 MONITORING_APPS = (PROMETHEUS_APP, NODE_EXPORTER_APP, KUBE_STATE_METRICS_APP, ALERTMANAGER_APP)
 
 GO_COMPONENTS = (KUBERNETES, ETCD, COREDNS, CONTAINERD, RUNC, CRI_TOOLS, CNI_PLUGINS, METALLB,

@@ -11,14 +11,14 @@ import yaml
 from .recipes import APPS, GO_COMPONENTS
 
 PIN = re.compile(r"^v\d+\.\d+\.\d+$")
-PINNED = ("kubernetes", "containerd", "runc", "cri_tools", "cni_plugins", "metallb", "prometheus", "node_exporter",
-          "kube_state_metrics", "alertmanager")
 # Read from kubeadm's constants in the pinned module (cmd/kubeadm/app/constants/constants.go).
 KUBEADM_CONSTANTS = {
     "etcd": re.compile(r'DefaultEtcdVersion\s*=\s*"([^"]+)"'),
     "coredns": re.compile(r'CoreDNSVersion\s*=\s*"([^"]+)"'),
     "pause": re.compile(r'PauseVersion\s*=\s*"([^"]+)"'),
 }
+# What versions.yml pins: every component whose version kubeadm's constants do not give.
+PINNED = tuple(c.name for c in GO_COMPONENTS if c.name not in KUBEADM_CONSTANTS)
 
 
 class VersionsError(ValueError):

@@ -162,7 +162,7 @@ def test_monitoring_runs_the_bundles_images(applied):
     """Every image of the stack is the one the bundle built (the nodes reach no registry), and each
     workload runs: Prometheus, Alertmanager and kube-state-metrics once, node-exporter on every node."""
     bundle = json.loads((Path(os.environ["LAB_BUNDLE_DIR"]) / "manifest.json").read_text())
-    built = {image["name"] for image in bundle["images"] if image.get("used_by") == MONITORING}
+    built = {image["name"] for image in bundle["images"] if image.get("used_by") == "monitoring"}  # the role
     running = set()
     for name in ("prometheus", "alertmanager", "kube-state-metrics"):
         deployment = kubectl_json("get", "deployment", name, "-n", MONITORING)

@@ -84,15 +84,24 @@ def test_metallb_images_are_its_upstream_names_at_the_pin(manifest):
         assert manifest["files"][image["file"]] == {"component": "metallb", "version": VERSIONS.pins["metallb"]}, name
 
 
+def app_binary(bundle_dir: Path, manifest: dict, app, binary: str, into: Path) -> Path:
+    """binary from app's image in the bundle, checked to be the image's entrypoint, written into `into`."""
+    name = app.references(VERSIONS.pins[app.component.name])[binary]
+    archive = bundle_dir / next(i for i in manifest["images"] if i["name"] == name)["file"]
+    path = app.binary_path(binary)
+    assert read_archive(archive)["config"]["config"]["Entrypoint"] == [f"/{path}"]
+    written = into / binary
+    written.write_bytes(extract_file(archive, path))
+    written.chmod(0o755)
+    return written
+
+
 @pytest.mark.parametrize("binary", ["controller", "speaker"])
 def test_metallb_images_run_their_binary_at_its_pinned_version(bundle_dir, manifest, tmp_path, binary):
+    app_binary(bundle_dir, manifest, METALLB_APP, binary, tmp_path)
     name = METALLB_APP.references(VERSIONS.pins["metallb"])[binary]
-    image = next(i for i in manifest["images"] if i["name"] == name)
-    content = read_archive(bundle_dir / image["file"])
-    assert content["config"]["config"]["Entrypoint"] == [f"/{binary}"]
+    content = read_archive(bundle_dir / next(i for i in manifest["images"] if i["name"] == name)["file"])
     assert binary in content["files"] and "etc/passwd" in content["files"]
-    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], binary))
-    (tmp_path / binary).chmod(0o755)
     check_versions(BY_NAME["metallb"], VERSIONS.pins["metallb"], tmp_path, only={binary})
 
 
@@ -108,15 +117,9 @@ def test_monitoring_images_are_the_roles_images(manifest):
 
 @pytest.mark.parametrize("app", MONITORING_APPS, ids=lambda app: app.component.name)
 def test_monitoring_images_run_their_binary_at_its_pinned_version(bundle_dir, manifest, tmp_path, app):
-    version = VERSIONS.pins[app.component.name]
-    ((binary, name),) = app.references(version).items()
-    image = next(i for i in manifest["images"] if i["name"] == name)
-    path = f"{app.binary_dir}/{binary}" if app.binary_dir else binary
-    content = read_archive(bundle_dir / image["file"])
-    assert content["config"]["config"]["Entrypoint"] == [f"/{path}"]
-    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], path))
-    (tmp_path / binary).chmod(0o755)
-    check_versions(app.component, version, tmp_path, only={binary})
+    (binary,) = app.repositories
+    app_binary(bundle_dir, manifest, app, binary, tmp_path)
+    check_versions(app.component, VERSIONS.pins[app.component.name], tmp_path, only={binary})
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -130,16 +133,14 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_alertmanager_serves_its_api_without_the_web_ui(bundle_dir, manifest, tmp_path):
     """Built without ui/app/dist (recipes.ALERTMANAGER): it starts with the role's kind of arguments and
     serves /-/ready and the API; the web UI pages are not there."""
-    ((binary, name),) = ALERTMANAGER_APP.references(VERSIONS.pins["alertmanager"]).items()
-    image = next(i for i in manifest["images"] if i["name"] == name)
-    (tmp_path / binary).write_bytes(extract_file(bundle_dir / image["file"], f"{ALERTMANAGER_APP.binary_dir}/{binary}"))
-    (tmp_path / binary).chmod(0o755)
+    (binary,) = ALERTMANAGER_APP.repositories
+    alertmanager = app_binary(bundle_dir, manifest, ALERTMANAGER_APP, binary, tmp_path)
     (tmp_path / "alertmanager.yml").write_text("route: {receiver: x}\nreceivers: [{name: x}]\n")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([str(tmp_path / binary), f"--config.file={tmp_path}/alertmanager.yml",
+    process = subprocess.Popen([str(alertmanager), f"--config.file={tmp_path}/alertmanager.yml",
                                 f"--storage.path={tmp_path}/data", "--cluster.listen-address=",
                                 f"--web.listen-address=127.0.0.1:{port}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -257,7 +257,8 @@ def test_a_binary_never_sits_where_the_role_mounts_a_volume(tmp_path, app):
     (binary,) = app.repositories
     path = tmp_path / binary
     path.write_bytes(b"\x7fELF")
-    image = app_image(app.references("v1.0.0")[binary], path, "2026-10-27T12:01:04Z", 1_700_000_000, app.binary_dir)
+    image = app_image(app.references("v1.0.0")[binary], path, "2026-10-27T12:01:04Z", 1_700_000_000,
+                      app.binary_path(binary))
     (entrypoint,) = image.entrypoint
     assert entrypoint == ("/bin/" if app.component.name != "kube_state_metrics" else "/") + binary
     assert entrypoint not in {"/prometheus", "/alertmanager"}
