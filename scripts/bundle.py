@@ -3,7 +3,7 @@
 manifest) and the monitoring images (Prometheus, node-exporter, kube-state-metrics, Alertmanager),
 for air-gapped installs.
 
-  bundle.py build [--source build|download] [--out DIR] [--cache DIR] [--mirror URL]
+  bundle.py build [--source build|download] [--apps all|built] [--out DIR] [--cache DIR] [--mirror URL]
   bundle.py verify [DIR]      check every file of a bundle against its SHA256SUMS
   bundle.py pin               rewrite the wrapper Go modules in bundle/go/ after a pin changed
 
@@ -29,7 +29,8 @@ DEFAULT_CACHE = Path(os.environ.get("LAB_BUNDLE_CACHE") or "/var/tmp/k8s-lab/bun
 
 
 def cmd_build(args: argparse.Namespace) -> None:
-    build.build_bundle(REPO, args.out.resolve(), args.cache.resolve(), source=args.source, mirror=args.mirror)
+    build.build_bundle(REPO, args.out.resolve(), args.cache.resolve(), source=args.source, mirror=args.mirror,
+                       apps=args.apps)
     checksums.verify_tree(args.out.resolve())
 
 
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--source", choices=("build", "download"), default="build",
                          help="build from the Go module proxy, or download official release files")
     p_build.add_argument("--mirror", help="download from MIRROR/HOST/PATH instead of https://HOST/PATH")
+    p_build.add_argument("--apps", choices=("all", "built"), default="all",
+                         help="all: every application's images too; built: only those already in the cache "
+                              "(what make lab asks for: the container-node lab runs none)")
     p_build.set_defaults(func=cmd_build)
     p_verify = sub.add_parser("verify", help="check a bundle against its SHA256SUMS")
     p_verify.add_argument("dir", type=Path, nargs="?", default=DEFAULT_OUT)

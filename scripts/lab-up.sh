@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Bring the lab up, or take it down: scripts/lab-up.sh [up|destroy]   (make lab, make lab-destroy)
 #
-# The provider comes from inventory/topology.yml, read with the inventory plugin's own code
-# (LAB_PROVIDER overrides it; for Vagrant providers, so does VAGRANT_DEFAULT_PROVIDER):
-# - virtualbox/libvirt: check that Vagrant and the provider are there, then `vagrant up` and
-#   `vagrant provision`, whose Ansible provisioner runs site.yml once every VM is up;
-# - podman: scripts/lab-podman.py up starts the nodes as systemd containers, then site.yml runs.
-# Where the topology asks for VMs but neither VirtualBox nor libvirt with Vagrant is usable and podman
-# is (as root), the lab runs on podman and says so. Rerun it after a reboot of the machine.
+# The provider is the inventory plugin's decision (LAB_PROVIDER, then provider: in
+# inventory/topology.yml, then what an earlier `make lab` recorded in .cache/lab-provider, then
+# VAGRANT_DEFAULT_PROVIDER, then virtualbox); scripts/lab_host.py then says whether it can run here:
+# - virtualbox/libvirt: `vagrant up` and `vagrant provision`, whose Ansible provisioner runs site.yml
+#   once every VM is up;
+# - where no VM provider works, or podman was asked for: podman container nodes
+#   (scripts/lab-podman.py), after installing podman and its companions with apt where missing;
+#   the offline bundle is built first (only what this lab runs), the node image beside it.
+# The choice is recorded in .cache/lab-provider, so every playbook reaches the same nodes without
+# settings; `make lab-destroy` forgets it. Rerun `make lab` after a reboot of the machine.
+#
+# LAB_BUNDLE_SOURCE=download (and LAB_BUNDLE_MIRROR=https://...) fetches the official release files
+# instead of compiling them, where this machine has internet; LAB_BUNDLE_DIR uses a bundle made
+# elsewhere. Each step's time goes to .cache/lab-up-times.tsv (scripts/bench-first-run.sh reads it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +22,13 @@ action=${1:-up}
 python=.venv/bin/python
 [[ -x "$python" ]] || python=python3
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/molecule/containers.conf}
+recorded=.cache/lab-provider
+times=.cache/lab-up-times.tsv
 
-# The topology's provider and m-k8s's address, validated as Ansible validates them (a bad setting
+# The provider, what decided it, and the nodes, validated as Ansible validates them (a bad setting
 # stops here, named).
 topology=$("$python" - <<'EOF'
+import os
 import sys
 
 sys.path.insert(0, "collections")
@@ -26,124 +36,139 @@ try:
     from ansible_collections.k8s_lab.lab.plugins.inventory import lab_topology
 except ImportError as exc:
     sys.exit(f"Cannot read inventory/topology.yml ({exc}); run 'make setup-lab'")
+path = "inventory/topology.yml"
 try:
-    settings = lab_topology.read_settings("inventory/topology.yml")
+    settings = lab_topology.read_settings(path)
     topology = lab_topology.build_topology(settings)
+    with open(path, encoding="utf-8") as handle:
+        import yaml
+        configured = (yaml.safe_load(handle) or {}).get("provider")
 except (OSError, lab_topology.TopologyError) as exc:
-    sys.exit(f"inventory/topology.yml: {exc}")
-print(settings["provider"], topology.nodes[0].ip)
+    sys.exit(f"{path}: {exc}")
+provider, source = lab_topology.provider_source(configured, lab_topology.project_dir_of(path), os.environ)
+print(provider, source, topology.nodes[0].ip, len(topology.nodes) - 1)
 EOF
 )
-read -r topology_provider master_ip <<<"$topology"
-
-vagrant_provider_usable() {
-  command -v vagrant >/dev/null || return 1
-  case "$1" in
-    virtualbox) command -v VBoxManage >/dev/null ;;
-    libvirt) command -v virsh >/dev/null && vagrant plugin list 2>/dev/null | grep -q vagrant-libvirt ;;
-    *) return 1 ;;
-  esac
-}
+read -r requested source master_ip workers <<<"$topology"
 
 podman_usable() {
   [[ "$(id -u)" == 0 ]] && command -v podman >/dev/null && command -v runc >/dev/null \
     && podman info >/dev/null 2>&1
 }
 
-if [[ "$topology_provider" == podman ]]; then
-  provider=podman
-else
-  provider=${VAGRANT_DEFAULT_PROVIDER:-$topology_provider}
-fi
+vagrant_usable() {
+  command -v vagrant >/dev/null && { command -v VBoxManage >/dev/null || command -v virsh >/dev/null; }
+}
 
 if [[ "$action" == destroy ]]; then
-  if [[ "$provider" == podman ]]; then
-    exec "$python" scripts/lab-podman.py down
-  fi
-  # Only where a VM provider works: elsewhere Vagrant fails on it (and `vagrant validate` in the
-  # tests leaves .vagrant/machines behind without any VM).
-  if [[ -d .vagrant/machines ]] && { vagrant_provider_usable virtualbox || vagrant_provider_usable libvirt; }; then
-    vagrant destroy -f
-  fi
-  # A lab `make lab` ran on podman because no VM provider was usable.
-  if podman_usable; then
+  if [[ "$requested" == podman ]]; then
     "$python" scripts/lab-podman.py down
+  else
+    # Only where a VM provider works: elsewhere Vagrant fails on it (and `vagrant validate` in the
+    # tests leaves .vagrant/machines behind without any VM).
+    if [[ -d .vagrant/machines ]] && vagrant_usable; then
+      vagrant destroy -f
+    fi
+    # A lab that an older `make lab` ran on podman without recording it.
+    if podman_usable; then
+      "$python" scripts/lab-podman.py down
+    fi
   fi
+  rm -f "$recorded" "$times"
   exit 0
 elif [[ "$action" != up ]]; then
   echo "usage: $0 [up|destroy]" >&2
   exit 2
 fi
 
-fallback=false
+command -v ansible-playbook >/dev/null || { echo "ansible-playbook is missing: run 'make setup-lab'" >&2; exit 1; }
+
+# One line per step on the screen, one row per step in $times.
+mkdir -p -m 700 .cache
+: >"$times"
+step_name=""
+step_start=0
+step() {
+  local now=$SECONDS
+  if [[ -n "$step_name" ]]; then
+    printf '%s\t%s\n' "$step_name" "$((now - step_start))" >>"$times"
+    echo "[lab] $step_name: done in $((now - step_start)) s"
+  fi
+  step_name=$1
+  step_start=$now
+  [[ -z "$step_name" ]] || echo "[lab] $step_name ..."
+}
+
+step "host: choose where the nodes run, install what they need"
+decision=$("$python" scripts/lab_host.py prepare "$requested") || exit 1
+provider=$(tail -n 1 <<<"$decision")
+fallback=$(grep -qx fallback <<<"$decision" && echo true || echo false)
+echo "$provider" >"$recorded"
+
 if [[ "$provider" != podman ]]; then
-  missing=()
-  command -v vagrant >/dev/null || missing+=("vagrant (https://developer.hashicorp.com/vagrant/install)")
-  case "$provider" in
-    virtualbox)
-      command -v VBoxManage >/dev/null || missing+=("VirtualBox (VBoxManage not found)")
-      ;;
-    libvirt)
-      command -v virsh >/dev/null || missing+=("libvirt (virsh not found)")
-      if command -v vagrant >/dev/null && ! vagrant plugin list 2>/dev/null | grep -q vagrant-libvirt; then
-        missing+=("the vagrant-libvirt plugin (vagrant plugin install vagrant-libvirt)")
-      fi
-      ;;
-    *)
-      echo "inventory/topology.yml: provider: '$provider' is unknown; use virtualbox, libvirt or podman" >&2
-      exit 2
-      ;;
-  esac
-  if ((${#missing[@]} > 0)) && ! vagrant_provider_usable virtualbox && ! vagrant_provider_usable libvirt \
-    && podman_usable; then
-    echo "Neither VirtualBox nor libvirt with Vagrant is usable here: the lab's nodes run as podman containers instead (provider: podman in inventory/topology.yml makes this the default)."
-    provider=podman
-    fallback=true
-  fi
-fi
-if [[ "$provider" == podman ]]; then
-  missing=()
-  [[ "$(id -u)" == 0 ]] || missing+=("root (the podman lab adds a bridge network with fixed addresses and host routes)")
-  command -v podman >/dev/null || missing+=("podman (apt-get install podman)")
-  command -v runc >/dev/null || missing+=("runc (apt-get install runc)")
-fi
-command -v ansible-playbook >/dev/null || missing+=("ansible-playbook (run 'make setup-lab')")
-
-if ((${#missing[@]} > 0)); then
-  echo "Cannot build the lab on this machine; missing:" >&2
-  printf '  - %s\n' "${missing[@]}" >&2
-  if [[ "$provider" != podman ]]; then
-    echo "(Or, as root with podman and runc installed, set provider: podman to run the nodes as containers.)" >&2
-  fi
-  exit 1
-fi
-
-if [[ "$provider" == podman ]]; then
-  # The inventory plugin must describe the containers too, not the VMs the file asks for.
-  export LAB_PROVIDER=podman
-  # Container nodes install from the offline bundle: built here from source the first time (see the
-  # README), a second or so when it is current. LAB_BUNDLE_DIR points at a bundle made elsewhere.
-  if [[ -z "${LAB_BUNDLE_DIR:-}" ]]; then
-    make --no-print-directory bundle
-  fi
-  "$python" scripts/lab-podman.py up
-  ansible-playbook site.yml
-  kubectl="${LAB_BUNDLE_DIR:-.cache/bundle}/bin/kubectl get nodes -o wide     (the bundle's kubectl)"
-  cat <<EOF
-
-The lab runs on podman. From this machine:
-  export KUBECONFIG=$PWD/.cache/kubeconfig
-  $kubectl
-  ssh -i .cache/lab-podman/id_ed25519 -o UserKnownHostsFile=.cache/lab-podman/known_hosts root@$master_ip
-  scripts/lab-podman.py status        make lab-destroy removes the lab
-EOF
-  if [[ "$fallback" == true ]]; then
-    echo "  export LAB_PROVIDER=podman        before running ansible-playbook yourself (or set provider: podman)"
-  fi
+  step ""
+  # `vagrant up` provisions only machines it creates; after a reboot they exist already.
+  # Provisioning explicitly runs site.yml exactly once either way (it is idempotent and skips what
+  # is done).
+  vagrant up --provider "$provider" --no-provision
+  vagrant provision "$(vagrant status --machine-readable | awk -F, '$3 == "state" {name = $2} END {print name}')"
   exit 0
 fi
 
-# `vagrant up` provisions only machines it creates; after a reboot they exist already. Provisioning
-# explicitly runs site.yml exactly once either way (it is idempotent and skips what is done).
-vagrant up --provider "$provider" --no-provision
-vagrant provision "$(vagrant status --machine-readable | awk -F, '$3 == "state" {name = $2} END {print name}')"
+# This run's playbooks must see the containers even where the topology names a VM provider (it wins
+# over what was recorded).
+export LAB_PROVIDER=podman
+bundle_dir=${LAB_BUNDLE_DIR:-.cache/bundle}
+image=${LAB_NODE_IMAGE:-localhost/k8s-lab-node:debian12}
+first_bundle=false
+[[ -n "${LAB_BUNDLE_DIR:-}" || -f "$bundle_dir/manifest.json" ]] || first_bundle=true
+if [[ "$first_bundle" == true ]] || ! podman image exists "$image"; then
+  # Figures: a 2-core machine with nothing installed, 2026-12-07 (scripts/bench-first-run.sh).
+  cat <<EOF
+[lab] First run on this machine: m-k8s and $workers worker(s) as podman containers. What it does:
+[lab]   - the offline bundle: Kubernetes, etcd, CoreDNS, containerd, runc, crictl and the CNI plugins
+[lab]     compiled from Go source (about 10 minutes on 2 cores; later runs reuse it in seconds).
+[lab]     With internet, LAB_BUNDLE_SOURCE=download make lab fetches the official release files
+[lab]     instead (checked against their published checksums).
+[lab]   - the node image (Debian 12, debootstrap), alongside the bundle (about 1 minute);
+[lab]   - the nodes, then the cluster with site.yml (about 3 minutes).
+EOF
+fi
+
+image_log=.cache/node-image.log
+if [[ -z "${LAB_BUNDLE_DIR:-}" ]]; then
+  step "bundle: build what this lab runs (the node image alongside)"
+  # Two debootstraps and the compiles of one bundle do not wait on the same thing: the image's
+  # minute hides under the bundle's.
+  scripts/build-node-image.sh >"$image_log" 2>&1 &
+  image_pid=$!
+  make --no-print-directory bundle BUNDLE_APPS=built
+  wait "$image_pid" || { cat "$image_log" >&2; echo "The node image failed (log: $image_log)" >&2; exit 1; }
+fi
+
+step "nodes: start the containers"
+"$python" scripts/lab-podman.py up
+
+step "cluster: site.yml"
+ansible-playbook site.yml
+step ""
+
+kubectl="$bundle_dir/bin/kubectl"
+echo
+echo "[lab] Step times (seconds), also in $times:"
+sed 's/^/[lab]   /' "$times"
+echo
+KUBECONFIG=$PWD/.cache/kubeconfig "$kubectl" get nodes -o wide
+cat <<EOF
+
+The lab runs on podman; make lab chose it and recorded it in $recorded, so every playbook reaches
+these nodes (ansible-playbook site.yml, playbooks/health.yml, ...). From this machine:
+  export KUBECONFIG=$PWD/.cache/kubeconfig
+  $kubectl get nodes -o wide      (the bundle's kubectl)
+  ssh -i .cache/lab-podman/id_ed25519 -o UserKnownHostsFile=.cache/lab-podman/known_hosts root@$master_ip
+  scripts/lab-podman.py status        make lab-destroy removes the lab
+EOF
+if [[ "$fallback" == true && "$source" == topology ]]; then
+  echo "  inventory/topology.yml says provider: $requested, which wins over the record: set provider: podman"
+  echo "  there, or export LAB_PROVIDER=podman, before running ansible-playbook yourself"
+fi

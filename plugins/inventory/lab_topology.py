@@ -38,11 +38,20 @@ options:
         (C(scripts/lab-podman.py up)). Ansible reaches a node as root on its lab address, port 22,
         with the key and the known_hosts file that script writes to C(.cache/lab-podman/) of the
         project directory.
-      - The environment variable C(LAB_PROVIDER) overrides the file (C(scripts/lab-up.sh) sets it
-        when it falls back to podman on a machine without VirtualBox or libvirt).
+      - One rule decides, first match wins - the environment variable C(LAB_PROVIDER); this
+        setting, when the file has it; the provider C(make lab) recorded in C(.cache/lab-provider)
+        of the project directory (it falls back to podman on a machine without VirtualBox or
+        libvirt, and C(make lab-destroy) forgets it); C(VAGRANT_DEFAULT_PROVIDER); C(virtualbox).
     type: str
-    default: virtualbox
     choices: [virtualbox, libvirt, podman]
+  podman_nat_interface:
+    description:
+      - Podman nodes only. Give every node the shape of a Vagrant VM - a first interface on a NAT
+        network of its own that carries the default route, and the lab network second - so that a
+        setting that follows the default route instead of the lab address shows on container
+        nodes as it would on a laptop's VMs.
+    type: bool
+    default: false
   box:
     description: Vagrant box (read by the Vagrantfile only).
     type: str
@@ -145,6 +154,10 @@ VAGRANT_PROVIDERS = ("virtualbox", "libvirt")
 # Where scripts/lab-podman.py keeps the podman lab's SSH key, known_hosts file and state, relative to
 # the project directory.
 PODMAN_STATE_DIR = os.path.join(".cache", "lab-podman")
+# What `make lab` chose (scripts/lab-up.sh writes it, `make lab-destroy` removes it), relative to the
+# project directory.
+RECORDED_PROVIDER_FILE = os.path.join(".cache", "lab-provider")
+DEFAULT_PROVIDER = "virtualbox"
 # What Ansible's ssh_args of ansible.cfg say, minus its UserKnownHostsFile=/dev/null: podman nodes
 # are checked against the known_hosts file lab-podman.py writes from the nodes' own host keys.
 PODMAN_SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=120s -o IdentitiesOnly=yes"
@@ -171,6 +184,8 @@ class Node:
 class Topology:
     nodes: list[Node]
     group_vars: dict = field(default_factory=dict)
+    # Podman nodes in the shape of Vagrant VMs (podman_nat_interface).
+    nat_interface: bool = False
 
 
 def _network(settings: dict, key: str) -> ipaddress.IPv4Network:
@@ -255,6 +270,13 @@ def build_topology(settings: dict) -> Topology:
              settings["worker_cpus"], settings["worker_memory"])
         for i in range(1, workers + 1)
     ]
+    nat_interface = settings.get("podman_nat_interface", False)
+    if not isinstance(nat_interface, bool):
+        raise TopologyError(f"podman_nat_interface: must be true or false (got {nat_interface!r})")
+    if nat_interface and provider != "podman":
+        raise TopologyError(f"podman_nat_interface: shapes podman nodes; provider {provider} makes VMs, "
+                            "which have their NAT interface already")
+
     master_ip = nodes[0].ip
     group_vars = {
         "lab_kubernetes_version": version,
@@ -272,7 +294,7 @@ def build_topology(settings: dict) -> Topology:
         "lab_loadbalancer_last_ip": host(lb_last),
         "lab_nodes": [{"name": n.name, "ip": n.ip, "role": n.role} for n in nodes],
     }
-    return Topology(nodes=nodes, group_vars=group_vars)
+    return Topology(nodes=nodes, group_vars=group_vars, nat_interface=nat_interface)
 
 
 def podman_paths(project_dir: str) -> dict:
@@ -315,7 +337,7 @@ def connection_vars(node: Node, mode: str, provider: str, project_dir: str, loca
 SETTINGS = (
     "workers", "kubernetes_version", "provider", "master_cpus", "master_memory", "worker_cpus",
     "worker_memory", "subnet", "loadbalancer_first", "loadbalancer_last", "pod_cidr",
-    "service_cidr", "master_ssh_port", "worker_ssh_port_base",
+    "service_cidr", "master_ssh_port", "worker_ssh_port_base", "podman_nat_interface",
 )
 
 
@@ -326,9 +348,8 @@ def option_defaults() -> dict:
 
 
 def read_settings(path: str, environ: dict | None = None) -> dict:
-    """The settings of a topology file with the plugin's defaults, for scripts that run outside
-    Ansible (scripts/lab-podman.py, scripts/lab-up.sh). LAB_PROVIDER overrides the provider, as in
-    the plugin."""
+    """The settings of a topology file with the plugin's defaults and the provider decided as the
+    plugin decides it, for scripts that run outside Ansible (scripts/lab-podman.py, scripts/lab-up.sh)."""
     environ = os.environ if environ is None else environ
     with open(path, encoding="utf-8") as handle:
         data = yaml.safe_load(handle) or {}
@@ -336,13 +357,34 @@ def read_settings(path: str, environ: dict | None = None) -> dict:
         raise TopologyError(f"plugin: {path} is not a lab_topology file (plugin: {PLUGIN_NAME})")
     settings = option_defaults()
     settings.update({key: data[key] for key in SETTINGS if key in data})
-    return apply_provider_override(settings, environ)
+    return {**settings, "provider": decide_provider(settings["provider"], project_dir_of(path, environ), environ)}
 
 
-def apply_provider_override(settings: dict, environ) -> dict:
-    """LAB_PROVIDER, when set, wins over the provider of the file."""
-    override = environ.get("LAB_PROVIDER", "")
-    return {**settings, "provider": override} if override else settings
+def recorded_provider(project_dir: str) -> str:
+    """The provider `make lab` recorded for this project directory, or ''."""
+    try:
+        with open(os.path.join(project_dir, RECORDED_PROVIDER_FILE), encoding="utf-8") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def provider_source(configured: str | None, project_dir: str, environ) -> tuple[str, str]:
+    """The lab's provider and what decided it: LAB_PROVIDER, then the topology file's provider, then
+    what `make lab` recorded, then VAGRANT_DEFAULT_PROVIDER, then virtualbox."""
+    for value, source in (
+        (environ.get("LAB_PROVIDER", ""), "LAB_PROVIDER"),
+        (configured or "", "topology"),
+        (recorded_provider(project_dir), RECORDED_PROVIDER_FILE),
+        (environ.get("VAGRANT_DEFAULT_PROVIDER", ""), "VAGRANT_DEFAULT_PROVIDER"),
+    ):
+        if value:
+            return value, source
+    return DEFAULT_PROVIDER, "default"
+
+
+def decide_provider(configured: str | None, project_dir: str, environ) -> str:
+    return provider_source(configured, project_dir, environ)[0]
 
 
 def project_dir_of(path: str, environ=None) -> str:
@@ -364,13 +406,14 @@ class InventoryModule(BaseInventoryPlugin):
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        settings = apply_provider_override({key: self.get_option(key) for key in SETTINGS}, os.environ)
+        project_dir = project_dir_of(path)
+        settings = {key: self.get_option(key) for key in SETTINGS}
+        settings["provider"] = decide_provider(settings["provider"], project_dir, os.environ)
         try:
             topology = build_topology(settings)
         except TopologyError as exc:
             raise AnsibleParserError(f"{path}: {exc}") from exc
 
-        project_dir = project_dir_of(path)
         mode = self.get_option("connection")
         local_name = socket.gethostname().split(".")[0]
         if mode == "auto":

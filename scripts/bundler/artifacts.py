@@ -21,12 +21,21 @@ def key(*parts: object) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def cached(cache: Path, name: str, cache_key: str, make: Callable[[Path], None]) -> tuple[Path, dict[str, str]]:
-    """Return (directory, {file: sha256}) for name at cache_key, calling make(tmpdir) to fill it once."""
+def lookup(cache: Path, name: str, cache_key: str) -> tuple[Path, dict[str, str]] | None:
+    """(directory, {file: sha256}) for name at cache_key when it is complete in the cache, else None."""
     final = cache / "artifacts" / f"{name}-{cache_key}"
     sums_file = final / "sums.json"
     if sums_file.is_file():
         return final, json.loads(sums_file.read_text())
+    return None
+
+
+def cached(cache: Path, name: str, cache_key: str, make: Callable[[Path], None]) -> tuple[Path, dict[str, str]]:
+    """Return (directory, {file: sha256}) for name at cache_key, calling make(tmpdir) to fill it once."""
+    found = lookup(cache, name, cache_key)
+    if found is not None:
+        return found
+    final = cache / "artifacts" / f"{name}-{cache_key}"
     work = final.with_name(final.name + ".tmp")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +17,8 @@ import yaml
 
 from . import artifacts, download, gobuild, images, oci, progress, rootfs
 from .checksums import SUMS_FILE, sha256_file, write_sums
-from .gomodule import module_source, pinned_version
-from .recipes import APPS, BY_NAME, GO_COMPONENTS, KUBERNETES, App, GoComponent, components_for
+from .gomodule import go_env, module_source, pinned_version
+from .recipes import APP_COMPONENTS, APPS, BY_NAME, GO_COMPONENTS, KUBERNETES, App, GoComponent, components_for
 from .versions import Versions, etcd_module_version, load
 
 MANIFEST = "manifest.json"
@@ -60,10 +61,20 @@ def release_date(ctx: Context) -> str:
 
 
 def component_artifact(ctx: Context, component: GoComponent, version: str, date: str) -> tuple[Path, dict[str, str]]:
+    name, key = component_key(ctx, component, version, date)
     if ctx.source == "download":
-        key = artifacts.key("download", component.name, version, ctx.versions.download, ctx.mirror)
-        return artifacts.cached(ctx.cache, f"dl-{component.name}", key,
-                                lambda tmp: _download(ctx, component, version, tmp))
+        return artifacts.cached(ctx.cache, name, key, lambda tmp: _download(ctx, component, version, tmp))
+    return artifacts.cached(
+        ctx.cache, name, key,
+        lambda tmp: gobuild.build_component(component, version, date, ctx.wrapper(component), ctx.cache, tmp),
+    )
+
+
+def component_key(ctx: Context, component: GoComponent, version: str, date: str) -> tuple[str, str]:
+    """The cache name and key of component's built (or downloaded) binaries."""
+    if ctx.source == "download":
+        return f"dl-{component.name}", artifacts.key("download", component.name, version, ctx.versions.download,
+                                                      ctx.mirror)
     wrapper = ctx.wrapper(component)
     parts = [
         "build", component.name, version, component.packages, component.tags, component.cgo,
@@ -72,11 +83,7 @@ def component_artifact(ctx: Context, component: GoComponent, version: str, date:
     ]
     if component.overlays:  # only then, so that the other components' keys stay as they were
         parts.append(_overlays(ctx, component, version))
-    key = artifacts.key(*parts)
-    return artifacts.cached(
-        ctx.cache, component.name, key,
-        lambda tmp: gobuild.build_component(component, version, date, wrapper, ctx.cache, tmp),
-    )
+    return component.name, artifacts.key(*parts)
 
 
 def _overlays(ctx: Context, component: GoComponent, version: str) -> dict[str, str]:
@@ -88,6 +95,25 @@ def _overlays(ctx: Context, component: GoComponent, version: str) -> dict[str, s
 def _download(ctx: Context, component: GoComponent, version: str, tmp: Path) -> None:
     download.download_component(component.name, version, ctx.versions.arch, ctx.versions.download, ctx.mirror, tmp)
     gobuild.check_versions(component, version, tmp)
+
+
+def _prefetch_modules(ctx: Context, components: list[GoComponent]) -> None:
+    """Download the other components' source modules while Kubernetes compiles: the downloads wait
+    on the network, the compile on the CPU. Only a head start: a module that fails here is fetched
+    again, and its error reported, by the component's own build."""
+    log = ctx.cache / "logs" / "prefetch.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+
+    def fetch() -> None:
+        with log.open("ab") as out:
+            for component in components:
+                out.write(f"$ go mod download  # {component.name}\n".encode())
+                out.flush()
+                subprocess.call(["go", "mod", "download"], cwd=ctx.wrapper(component),
+                                env=go_env(ctx.cache, cgo=component.cgo), stdout=out, stderr=subprocess.STDOUT)
+
+    progress.say(f"downloading the source modules of {len(components)} more components alongside (log: {log})")
+    threading.Thread(target=fetch, daemon=True).start()
 
 
 def kubeadm_images(kubeadm: Path, version: str) -> list[str]:
@@ -106,7 +132,10 @@ def tag_of(references: list[str], short: str) -> str:
     raise progress.StepFailed(f"kubeadm config images list names no {short} image: {references}")
 
 
-def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirror: str | None = None) -> dict:
+def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirror: str | None = None,
+                 apps: str = "all") -> dict:
+    """apps: "all" builds every application's images too; "built" takes only those already in the
+    cache (`make lab`: the container-node lab runs none, and their builds cost minutes)."""
     start = time.monotonic()
     versions = load(repo / "bundle" / "versions.yml", repo / "inventory" / "topology.yml", repo / "roles")
     cache.mkdir(parents=True, exist_ok=True)
@@ -115,6 +144,10 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
     epoch = int(datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp())
     progress.say(f"source: {source}; cache: {cache}; Kubernetes {versions.kubernetes}")
 
+    # Worth it only when Kubernetes, the long compile, is to be built.
+    if source == "build" and artifacts.lookup(cache, *component_key(ctx, KUBERNETES, versions.kubernetes, date)) is None:
+        _prefetch_modules(ctx, [c for c in GO_COMPONENTS if c is not KUBERNETES
+                                and (apps == "all" or c.name not in APP_COMPONENTS)])
     built: dict[str, tuple[Path, dict[str, str], str]] = {}
     kube_dir, kube_sums = component_artifact(ctx, KUBERNETES, versions.kubernetes, date)
     built["kubernetes"] = (kube_dir, kube_sums, versions.kubernetes)
@@ -130,6 +163,11 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
         if component.name in built:
             continue
         version = versions.pins.get(component.name) or derived[component.name]
+        if apps == "built" and component.name in APP_COMPONENTS \
+                and artifacts.lookup(cache, *component_key(ctx, component, version, date)) is None:
+            progress.say(f"{component.name}: left out, not built yet and the lab runs no application "
+                         "(make bundle builds it)")
+            continue
         if source == "build" and component.name in derived:
             pinned = pinned_version(component, ctx.wrapper(component))
             if pinned != version:

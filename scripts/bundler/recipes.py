@@ -346,6 +346,8 @@ GO_COMPONENTS = (KUBERNETES, ETCD, COREDNS, CONTAINERD, RUNC, CRI_TOOLS, CNI_PLU
                  PROMETHEUS, NODE_EXPORTER, KUBE_STATE_METRICS, ALERTMANAGER)
 BY_NAME = {c.name: c for c in GO_COMPONENTS}
 APPS = (METALLB_APP, *MONITORING_APPS)
+# Components whose binaries only the applications' images hold.
+APP_COMPONENTS = frozenset(app.component.name for app in APPS)
 
 
 def components_for(source: str) -> tuple[GoComponent, ...]:
