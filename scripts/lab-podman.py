@@ -10,13 +10,17 @@ up      builds or reuses the node image (scripts/build-node-image.sh), generates
         path after a reboot of the machine), and a node whose image or options differ from what the
         topology asks for is reported, not recreated (`down` and `up` recreate it, losing its /var).
         Ends when every node's systemd has booted and its SSH server lets the lab's key in.
-down    removes the lab's containers, their /var volumes, the network and the routes `up` added.
+        With podman_nat_interface: true in the topology, every node has the shape of a Vagrant VM: a
+        first interface (eth0) on a NAT network of its own (LAB_PODMAN_NAT_SUBNET, default
+        10.0.2.0/24 as VirtualBox's NAT) that carries the default route, and the lab network second
+        (eth1), internal, without a route out.
+down    removes the lab's containers, their /var volumes, the networks and the routes `up` added.
 status  one line per node: name, address, state.
 
 Options fall back to environment variables: LAB_TOPOLOGY, LAB_PODMAN_PREFIX (prepended to container
 and volume names, for a second lab or a test next to the real one), LAB_PODMAN_NETWORK (default
-k8s-lab; it also labels the lab's containers and volumes), LAB_PODMAN_TIMEOUT (seconds to wait for
-the nodes, default 180). The topology is read with the inventory plugin's own code, so this script
+k8s-lab; it also labels the lab's containers and volumes), LAB_PODMAN_NAT_SUBNET, LAB_PODMAN_TIMEOUT
+(seconds to wait for the nodes, default 180). The topology is read with the inventory plugin's own code, so this script
 and Ansible agree on names and addresses; LAB_PROVIDER and LAB_PROJECT_DIR mean what they mean to
 the plugin. The SSH key, the known_hosts file Ansible checks the nodes against and this lab's state
 are in .cache/lab-podman/ of the project directory.
@@ -112,6 +116,18 @@ class Lab:
     network: str
     project_dir: Path
     timeout: float
+    nat_subnet: ipaddress.IPv4Network
+
+    @property
+    def nat_network(self) -> str | None:
+        """The NAT network of Vagrant-shaped nodes (podman_nat_interface), or None."""
+        return f"{self.network}-nat" if self.topology.nat_interface else None
+
+    @property
+    def networks(self) -> list[tuple[str, ipaddress.IPv4Network]]:
+        """The lab's podman networks with their subnets, the NAT network (if any) first."""
+        nat = [(self.nat_network, self.nat_subnet)] if self.nat_network else []
+        return [*nat, (self.network, self.subnet)]
 
     @property
     def paths(self) -> dict:
@@ -151,9 +167,17 @@ def load_lab(args: argparse.Namespace) -> Lab:
         topology = lab_topology.build_topology(settings)
     except (OSError, lab_topology.TopologyError) as exc:
         raise LabError(f"{path}: {exc}") from exc
-    return Lab(topology=topology, topology_path=path, provider=settings["provider"], prefix=args.prefix,
-               network=args.network, project_dir=Path(lab_topology.project_dir_of(str(path))),
-               timeout=args.timeout)
+    try:
+        nat_subnet = ipaddress.IPv4Network(args.nat_subnet, strict=True)
+    except ValueError as exc:
+        raise LabError(f"--nat-subnet: {args.nat_subnet!r} is not an IPv4 network ({exc})") from exc
+    lab = Lab(topology=topology, topology_path=path, provider=settings["provider"], prefix=args.prefix,
+              network=args.network, project_dir=Path(lab_topology.project_dir_of(str(path))),
+              timeout=args.timeout, nat_subnet=nat_subnet)
+    for name, cidr in (("subnet", lab.subnet), *lab.drop_cidrs):
+        if lab.nat_network and ipaddress.IPv4Network(cidr).overlaps(nat_subnet):
+            raise LabError(f"--nat-subnet: {nat_subnet} overlaps the topology's {name} {cidr}")
+    return lab
 
 
 # --- the host: routes, addresses, the lab's bridge -------------------------------------------------
@@ -180,17 +204,18 @@ def is_lab_blackhole(route: dict, cidr: str) -> bool:
             and route.get("protocol") == ROUTE_PROTO and route.get("table", "main") == "main")
 
 
-def conflicts(lab: Lab, bridge: str | None) -> list[str]:
-    """What the host already has in the lab's networks (other than the lab itself)."""
+def conflicts(lab: Lab, bridges: set[str]) -> list[str]:
+    """What the host already has in the lab's networks (other than the lab's own bridges)."""
     routes, addresses = host_routes(), host_addresses()
     found = []
-    for setting, network, dropped_ok in (("subnet", lab.subnet, False),
+    nat = [("the NAT network", lab.nat_subnet, False)] if lab.nat_network else []
+    for setting, network, dropped_ok in (("subnet", lab.subnet, False), *nat,
                                          *((name, ipaddress.IPv4Network(cidr), True) for name, cidr in lab.drop_cidrs)):
         for route in routes:
             net = route_network(route)
             if net is None or not net.overlaps(network) or route.get("type") in NOT_CONFLICTING_ROUTE_TYPES:
                 continue
-            if bridge and route.get("dev") == bridge:
+            if route.get("dev") in bridges:
                 continue
             # Pod and service networks may already be dropped (by an earlier `up`, or by hand).
             if dropped_ok and route.get("type") in DROPPING_ROUTE_TYPES:
@@ -198,21 +223,43 @@ def conflicts(lab: Lab, bridge: str | None) -> list[str]:
             where = f"dev {route['dev']}" if route.get("dev") else route.get("type", "route")
             found.append(f"{setting} {network} overlaps the host's route to {route['dst']} ({where})")
         for ifname, address in addresses:
-            if ifname != bridge and address.network.overlaps(network):
+            if ifname not in bridges and address.network.overlaps(network):
                 found.append(f"{setting} {network} overlaps address {address} on {ifname}")
     return found
 
 
 def other_podman_networks(lab: Lab) -> list[str]:
     networks = podman_json("network", "ls", "--format", "json") or []
+    ours = {name for name, _ in lab.networks}
     found = []
     for network in networks:
-        if network.get("name") == lab.network:
+        if network.get("name") in ours:
             continue
         for subnet in network.get("subnets") or []:
-            if ipaddress.ip_network(subnet["subnet"], strict=False).overlaps(lab.subnet):
-                found.append(f"subnet {lab.subnet} overlaps podman network {network['name']} ({subnet['subnet']})")
+            for name, wanted in lab.networks:
+                if ipaddress.ip_network(subnet["subnet"], strict=False).overlaps(wanted):
+                    found.append(f"{name}'s subnet {wanted} overlaps podman network {network['name']} "
+                                 f"({subnet['subnet']})")
     return found
+
+
+def existing_network(lab: Lab, name: str, subnet: ipaddress.IPv4Network) -> dict | None:
+    """The lab's podman network name as podman has it, None when absent; LabError when it is not
+    the lab's or not what the topology asks for."""
+    info = podman_json("network", "inspect", name)
+    if not info:
+        return None
+    info = info[0]
+    if (info.get("labels") or {}).get(LAB_LABEL) != lab.network:
+        raise LabError(f"podman network {name} exists but was not made for this lab; remove it or pick another "
+                       f"--network")
+    subnets = [(s.get("subnet"), s.get("gateway")) for s in info.get("subnets") or []]
+    internal = name == lab.network and bool(lab.nat_network)
+    if subnets != [(str(subnet), str(subnet.network_address + 1))] or bool(info.get("internal")) != internal:
+        raise LabError(f"podman network {name} has {subnets}{' (internal)' if info.get('internal') else ''}, the "
+                       f"topology wants subnet {subnet} gateway {subnet.network_address + 1}"
+                       f"{' (internal)' if internal else ''}: run `scripts/lab-podman.py down` first")
+    return info
 
 
 def bridge_of(lab: Lab) -> str | None:
@@ -312,9 +359,14 @@ def node_image() -> tuple[str, str]:
 
 def create_options(lab: Lab, node: lab_topology.Node, image: str) -> list[str]:
     """`podman create` arguments of a node, without the label that carries their hash."""
+    if lab.nat_network:
+        # As a Vagrant VM: NAT first (eth0, the default route), the lab network second.
+        networks = ["--network", f"{lab.nat_network}:interface_name=eth0",
+                    "--network", f"{lab.network}:ip={node.ip},interface_name=eth1"]
+    else:
+        networks = ["--network", lab.network, "--ip", node.ip]
     options = [
-        "--name", lab.container(node), "--hostname", node.name,
-        "--network", lab.network, "--ip", node.ip,
+        "--name", lab.container(node), "--hostname", node.name, *networks,
         # Limits, not reservations: the topology's CPUs may exceed the host's.
         "--cpus", str(node.cpus), "--memory", f"{node.memory}m",
         # A VM has no cap on processes; podman's default (2048) counts every thread of etcd,
@@ -508,35 +560,31 @@ def cmd_up(lab: Lab) -> None:
     say(f"image: {image} ({image_id[:12]})")
     new_key = ensure_key(lab)
 
-    network = podman_json("network", "inspect", lab.network)
-    bridge = None
-    if network:
-        network = network[0]
-        if (network.get("labels") or {}).get(LAB_LABEL) != lab.network:
-            raise LabError(f"podman network {lab.network} exists but was not made for this lab; remove it or pick "
-                           f"another --network")
-        subnets = [(s.get("subnet"), s.get("gateway")) for s in network.get("subnets") or []]
-        if subnets != [(str(lab.subnet), lab.gateway)]:
-            raise LabError(f"podman network {lab.network} has {subnets}, the topology wants subnet {lab.subnet} "
-                           f"gateway {lab.gateway}: run `scripts/lab-podman.py down` first")
-        bridge = network.get("network_interface")
+    present = {name: existing_network(lab, name, subnet) for name, subnet in lab.networks}
+    bridges = {info["network_interface"] for info in present.values() if info and info.get("network_interface")}
 
     # The host is made safe before the first node starts.
-    problems = conflicts(lab, bridge) + other_podman_networks(lab)
+    problems = conflicts(lab, bridges) + other_podman_networks(lab)
     if problems:
         raise LabError("the lab's networks collide with what this host already has:\n  - "
                        + "\n  - ".join(problems)
-                       + f"\nChange subnet/pod_cidr/service_cidr in {lab.topology_path}.")
+                       + f"\nChange subnet/pod_cidr/service_cidr in {lab.topology_path}"
+                       + (" or LAB_PODMAN_NAT_SUBNET." if lab.nat_network else "."))
     state = load_state(lab)
     ensure_blackholes(lab, state)
 
-    if not network:
-        run(["podman", "network", "create", "--subnet", str(lab.subnet), "--gateway", lab.gateway,
-             # The nodes use the host's resolver, as the VMs do; no podman DNS search domain in pods.
-             "--disable-dns", "--label", f"{LAB_LABEL}={lab.network}", lab.network])
-        say(f"network {lab.network}: created ({lab.subnet}, gateway {lab.gateway})")
-    else:
-        say(f"network {lab.network}: present")
+    for name, subnet in lab.networks:
+        if present[name]:
+            say(f"network {name}: present")
+            continue
+        # The nodes use the host's resolver, as the VMs do; no podman DNS search domain in pods.
+        options = ["--subnet", str(subnet), "--gateway", str(subnet.network_address + 1), "--disable-dns"]
+        if name == lab.network and lab.nat_network:
+            # The lab network of Vagrant-shaped nodes is a host-only network: no route out of it.
+            options.append("--internal")
+        run(["podman", "network", "create", *options, "--label", f"{LAB_LABEL}={lab.network}", name])
+        say(f"network {name}: created ({subnet}, gateway {subnet.network_address + 1}"
+            f"{', internal' if '--internal' in options else ''})")
 
     for node in lab.topology.nodes:
         say(f"{node.name}: {ensure_node(lab, node, image, image_id, new_key)}")
@@ -579,13 +627,15 @@ def cmd_down(lab: Lab) -> None:
     if volumes:
         run(["podman", "volume", "rm", "--force", *volumes])
         removed += [f"volume {name}" for name in volumes]
-    network = podman_json("network", "inspect", lab.network)
-    if network:
-        if (network[0].get("labels") or {}).get(LAB_LABEL) == lab.network:
-            run(["podman", "network", "rm", lab.network])
-            removed.append(f"network {lab.network}")
-        else:
-            warn(f"podman network {lab.network} was not made by this lab; left alone")
+    # The NAT network too, whatever the topology says now: it may have said otherwise at `up`.
+    for name in (f"{lab.network}-nat", lab.network):
+        network = podman_json("network", "inspect", name)
+        if network:
+            if (network[0].get("labels") or {}).get(LAB_LABEL) == lab.network:
+                run(["podman", "network", "rm", name])
+                removed.append(f"network {name}")
+            else:
+                warn(f"podman network {name} was not made by this lab; left alone")
     state = load_state(lab)
     routes = host_routes()
     for cidr in state.get("routes", []):
@@ -631,6 +681,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="prepended to container and volume names (env LAB_PODMAN_PREFIX; default none)")
     parser.add_argument("--network", default=os.environ.get("LAB_PODMAN_NETWORK", "k8s-lab"),
                         help="podman network, also the lab's label (env LAB_PODMAN_NETWORK; default k8s-lab)")
+    parser.add_argument("--nat-subnet", default=os.environ.get("LAB_PODMAN_NAT_SUBNET", "10.0.2.0/24"),
+                        help="the NAT network of nodes with podman_nat_interface (env LAB_PODMAN_NAT_SUBNET)")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("LAB_PODMAN_TIMEOUT", "180")),
                         help="seconds to wait for the nodes to boot and answer SSH (env LAB_PODMAN_TIMEOUT)")
     args = parser.parse_args(argv)

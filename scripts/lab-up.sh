@@ -118,6 +118,7 @@ fi
 # This run's playbooks must see the containers even where the topology names a VM provider (it wins
 # over what was recorded).
 export LAB_PROVIDER=podman
+step ""
 bundle_dir=${LAB_BUNDLE_DIR:-.cache/bundle}
 image=${LAB_NODE_IMAGE:-localhost/k8s-lab-node:debian12}
 first_bundle=false

@@ -145,7 +145,8 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
     progress.say(f"source: {source}; cache: {cache}; Kubernetes {versions.kubernetes}")
 
     # Worth it only when Kubernetes, the long compile, is to be built.
-    if source == "build" and artifacts.lookup(cache, *component_key(ctx, KUBERNETES, versions.kubernetes, date)) is None:
+    kubernetes_key = component_key(ctx, KUBERNETES, versions.kubernetes, date)
+    if source == "build" and artifacts.lookup(cache, *kubernetes_key) is None:
         _prefetch_modules(ctx, [c for c in GO_COMPONENTS if c is not KUBERNETES
                                 and (apps == "all" or c.name not in APP_COMPONENTS)])
     built: dict[str, tuple[Path, dict[str, str], str]] = {}

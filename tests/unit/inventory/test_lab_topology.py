@@ -19,14 +19,18 @@ from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import (
     connection_vars,
     option_defaults,
     project_dir_of,
+    provider_source,
     read_settings,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
+# What decides the provider besides the files (provider_source).
+PROVIDER_ENVIRONMENT = ("LAB_PROVIDER", "LAB_PROJECT_DIR", "VAGRANT_DEFAULT_PROVIDER")
 DEFAULTS = {
     "workers": 3,
     "kubernetes_version": "1.37",
-    "provider": "virtualbox",
+    # Unset: the plugin's rule decides (provider_source).
+    "provider": None,
     "master_cpus": 2,
     "master_memory": 3072,
     "worker_cpus": 1,
@@ -38,11 +42,12 @@ DEFAULTS = {
     "service_cidr": "10.96.0.0/12",
     "master_ssh_port": 60010,
     "worker_ssh_port_base": 60100,
+    "podman_nat_interface": False,
 }
 
 
 def settings(**overrides):
-    return {**DEFAULTS, **overrides}
+    return {**DEFAULTS, "provider": "virtualbox", **overrides}
 
 
 def test_book_addresses_and_ports():
@@ -150,9 +155,11 @@ def test_read_settings_uses_the_documented_defaults(tmp_path):
         **{key: defaults[key].get("default") for key in SETTINGS}, "workers": 1, "provider": "podman"}
     assert option_defaults() == DEFAULTS, "the tests' defaults must be the plugin's"
     assert read_settings(str(topology), environ={"LAB_PROVIDER": "libvirt"})["provider"] == "libvirt"
-    assert read_settings(str(ROOT / "inventory" / "topology.yml"), environ={}) == {
-        **DEFAULTS, **{k: v for k, v in yaml.safe_load((ROOT / "inventory" / "topology.yml").read_text()).items()
-                       if k in SETTINGS}}
+    # The project directory of the repository's own file may hold a record of `make lab`'s: not here.
+    assert read_settings(str(ROOT / "inventory" / "topology.yml"), environ={"LAB_PROJECT_DIR": str(tmp_path)}) == {
+        **DEFAULTS, "provider": "virtualbox",
+        **{k: v for k, v in yaml.safe_load((ROOT / "inventory" / "topology.yml").read_text()).items()
+           if k in SETTINGS}}
 
 
 def test_read_settings_refuses_other_files(tmp_path):
@@ -168,7 +175,7 @@ def run_inventory(tmp_path, env=None, **overrides):
     inventory = tmp_path / "inventory"
     inventory.mkdir()
     (inventory / "topology.yml").write_text(yaml.safe_dump(topology))
-    environ = {k: v for k, v in os.environ.items() if k not in ("LAB_PROVIDER", "LAB_PROJECT_DIR")}
+    environ = {k: v for k, v in os.environ.items() if k not in PROVIDER_ENVIRONMENT}
     return subprocess.run(
         ["ansible-inventory", "-i", str(inventory / "topology.yml"), "--list"],
         capture_output=True, text=True, cwd=ROOT, check=False, env={**environ, **(env or {})},
@@ -260,3 +267,55 @@ def test_vagrant_points_podman_at_make_lab(tmp_path):
     status, _ = vagrant_machines(tmp_path)
     assert status.returncode != 0
     assert "provider: podman runs the nodes as containers" in status.stdout + status.stderr
+
+
+@pytest.mark.parametrize(("environ", "configured", "recorded", "expected"), [
+    ({}, None, None, ("virtualbox", "default")),
+    ({"VAGRANT_DEFAULT_PROVIDER": "libvirt"}, None, None, ("libvirt", "VAGRANT_DEFAULT_PROVIDER")),
+    ({"VAGRANT_DEFAULT_PROVIDER": "libvirt"}, None, "podman", ("podman", ".cache/lab-provider")),
+    ({}, "libvirt", "podman", ("libvirt", "topology")),
+    ({"LAB_PROVIDER": "virtualbox"}, "libvirt", "podman", ("virtualbox", "LAB_PROVIDER")),
+])
+def test_one_rule_decides_the_provider(tmp_path, environ, configured, recorded, expected):
+    if recorded:
+        (tmp_path / ".cache").mkdir()
+        (tmp_path / ".cache" / "lab-provider").write_text(f"{recorded}\n")
+    assert provider_source(configured, str(tmp_path), environ) == expected
+
+
+def hostvars_of(result, host="w1-k8s"):
+    assert result.returncode == 0, result.stderr
+    return {key: plain(value) for key, value in json.loads(result.stdout)["_meta"]["hostvars"][host].items()}
+
+
+def test_inventory_reaches_the_nodes_make_lab_recorded(tmp_path):
+    """After `make lab` fell back to container nodes, plain ansible-playbook reaches them."""
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "lab-provider").write_text("podman\n")
+    hostvars = hostvars_of(run_inventory(tmp_path, workers=1))
+    assert (hostvars["ansible_host"], hostvars["ansible_port"], hostvars["ansible_user"]) == \
+        ("192.168.1.101", 22, "root")
+    assert hostvars["lab_provider"] == "podman"
+
+
+@pytest.mark.parametrize("how", ["topology", "LAB_PROVIDER"])
+def test_an_explicit_provider_wins_over_the_record(tmp_path, how):
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "lab-provider").write_text("podman\n")
+    if how == "topology":
+        result = run_inventory(tmp_path, workers=1, provider="libvirt")
+    else:
+        result = run_inventory(tmp_path, env={"LAB_PROVIDER": "libvirt"}, workers=1)
+    hostvars = hostvars_of(result)
+    assert (hostvars["ansible_host"], hostvars["ansible_port"], hostvars["ansible_user"]) == \
+        ("127.0.0.1", 60101, "vagrant")
+    assert hostvars["ansible_ssh_private_key_file"].endswith("/.vagrant/machines/w1-k8s/libvirt/private_key")
+
+
+def test_the_nat_interface_shapes_podman_nodes_only():
+    assert build_topology(settings(provider="podman", podman_nat_interface=True)).nat_interface is True
+    assert build_topology(settings(provider="podman")).nat_interface is False
+    with pytest.raises(TopologyError, match=r"^podman_nat_interface: shapes podman nodes"):
+        build_topology(settings(provider="virtualbox", podman_nat_interface=True))
+    with pytest.raises(TopologyError, match=r"^podman_nat_interface: must be true or false"):
+        build_topology(settings(provider="podman", podman_nat_interface="yes"))
