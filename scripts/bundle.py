@@ -20,6 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
+# The inventory plugin of the collection k8s_lab.lab (this repository, through its symlink): the
+# topology's kubernetes_version is checked against the pin by the plugin's own rule.
+sys.path.insert(0, str(REPO / "collections"))
 
 from bundler import build, checksums, download, gomodule, progress, recipes, versions
 

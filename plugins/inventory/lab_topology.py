@@ -16,7 +16,10 @@ description:
   - Every host gets C(lab_node_ip) and C(lab_node_role); the topology itself is exposed to all
     hosts as C(lab_*) variables (C(lab_pod_cidr), C(lab_master_ip), C(lab_nodes), ...), and
     C(lab_project_dir) is the directory that holds the lab's C(.cache/) (see I(project_dir)).
-  - Bad settings stop the run with a message that names the setting.
+  - Bad settings stop the run with a message that names the setting, and so do settings this
+    plugin does not know, with the nearest known name (a misspelt one would otherwise be ignored).
+  - I(kubernetes_version) must name the Kubernetes the project pins, C(kubernetes) in
+    C(bundle/versions.yml) of the collection (its minor or that exact patch).
 options:
   plugin:
     description: Marks the file as one for this plugin.
@@ -27,7 +30,10 @@ options:
     type: int
     default: 3
   kubernetes_version:
-    description: Kubernetes minor (C(1.37)) or patch (C(1.37.1)) version.
+    description:
+      - Kubernetes minor (C(1.37)) or patch (C(1.37.2)) version, quoted (an unquoted C(1.40) is the
+        YAML number 1.4). It must be the minor or the exact patch of the Kubernetes pinned in
+        C(bundle/versions.yml).
     type: str
     default: "1.37"
   provider:
@@ -81,11 +87,18 @@ options:
     type: int
     default: 2560
   subnet:
-    description: The lab (host-only) subnet. m-k8s is host .10, wN-k8s is host .100+N.
+    description:
+      - The lab (host-only) subnet. m-k8s is host .10, wN-k8s is host .100+N; .1 is the host (the
+        gateway).
+      - Neither this nor I(pod_cidr) nor I(service_cidr) may touch the loopback, link-local,
+        multicast, reserved or C(0.0.0.0/8) ranges.
     type: str
     default: 192.168.1.0/24
   loadbalancer_first:
-    description: First host number of the subnet handed to LoadBalancer services.
+    description:
+      - First host number of the subnet handed to LoadBalancer services.
+      - The range must stay clear of the network address, .1 (the host), m-k8s (.10) and the
+        workers' numbers (.101 and up).
     type: int
     default: 11
   loadbalancer_last:
@@ -93,15 +106,21 @@ options:
     type: int
     default: 29
   pod_cidr:
-    description: Pod network; must not overlap the lab subnet or the service network.
+    description:
+      - Pod network; must not overlap the lab subnet or the service network.
+      - kubeadm gives each node a /24 of it, so it must be a /24 or larger with a /24 for every
+        node.
     type: str
     default: 172.16.0.0/16
   service_cidr:
-    description: Service network; must not overlap the lab subnet or the pod network.
+    description:
+      - Service network; must not overlap the lab subnet or the pod network.
+      - A /28 or larger (kubeadm puts the API service on its 1st address and cluster DNS on its
+        10th).
     type: str
     default: 10.96.0.0/12
   master_ssh_port:
-    description: Host port forwarded to the SSH port of m-k8s.
+    description: Host port forwarded to the SSH port of m-k8s (1024-65535).
     type: int
     default: 60010
   worker_ssh_port_base:
@@ -135,6 +154,7 @@ workers: 2
 subnet: 192.168.56.0/24
 """
 
+import difflib
 import ipaddress
 import os
 import re
@@ -162,8 +182,32 @@ DEFAULT_PROVIDER = "virtualbox"
 # are checked against the known_hosts file lab-podman.py writes from the nodes' own host keys.
 PODMAN_SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=120s -o IdentitiesOnly=yes"
 KUBERNETES_VERSION_RE = re.compile(r"^1\.(\d+)(\.\d+)?$")
-# The oldest minor still served by the upstream package repositories the roles install from.
-OLDEST_KUBERNETES_MINOR = 31
+PIN_RE = re.compile(r"^v1\.\d+\.\d+$")
+# The Kubernetes the project knows is the one it pins for its offline bundle: `kubernetes:` of
+# bundle/versions.yml (scripts/bundle.py builds exactly that, and checks this file against it with
+# kubernetes_minor() below). The plugin runs from the collection, whose root is the repository
+# (plugins/inventory/ is two levels down; galaxy.yml keeps bundle/versions.yml in a built collection).
+VERSIONS_FILE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "bundle", "versions.yml")
+# Networks no lab range may touch: a pod, service or node address there would be unroutable or
+# mean something else to every host. (0.0.0.0/8 is "this network"; 240.0.0.0/4 holds the limited
+# broadcast address 255.255.255.255.)
+SPECIAL_NETWORKS = tuple((ipaddress.IPv4Network(net), label) for net, label in (
+    ("0.0.0.0/8", "unspecified ('this network')"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+))
+# kubeadm has the controller-manager give each node a /24 of the pod network (its default
+# node-cidr-mask-size for IPv4); the bridge pod network of the container-node lab uses exactly that.
+NODE_POD_PREFIX = 24
+# kubeadm puts the kubernetes API Service on the first address of the service network and cluster
+# DNS on the tenth: a /28 (16 addresses) is the smallest network that holds both.
+MAX_SERVICE_PREFIX = 28
+GATEWAY_HOST_NUMBER = 1
+PORT_MIN = 1024
+PORT_MAX = 65535
 
 
 class TopologyError(ValueError):
@@ -190,9 +234,13 @@ class Topology:
 
 def _network(settings: dict, key: str) -> ipaddress.IPv4Network:
     try:
-        return ipaddress.IPv4Network(str(settings[key]), strict=True)
+        network = ipaddress.IPv4Network(str(settings[key]), strict=True)
     except ValueError as exc:
         raise TopologyError(f"{key}: {settings[key]!r} is not an IPv4 network ({exc})") from exc
+    for special, label in SPECIAL_NETWORKS:
+        if network.overlaps(special):
+            raise TopologyError(f"{key}: {network} overlaps the {label} range {special}; use a private range")
+    return network
 
 
 def _positive(settings: dict, key: str, minimum: int = 1) -> int:
@@ -202,19 +250,58 @@ def _positive(settings: dict, key: str, minimum: int = 1) -> int:
     return value
 
 
-def build_topology(settings: dict) -> Topology:
-    """Validate the topology settings and compute the nodes and the lab_* variables."""
+def _port(settings: dict, key: str) -> int:
+    value = settings[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not PORT_MIN <= value <= PORT_MAX:
+        raise TopologyError(f"{key}: must be a port number between {PORT_MIN} and {PORT_MAX} (got {value!r})")
+    return value
+
+
+def pinned_kubernetes(path: str = VERSIONS_FILE) -> str:
+    """The Kubernetes the project pins (v1.37.2): `kubernetes:` of bundle/versions.yml."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as exc:
+        raise TopologyError(f"kubernetes_version: cannot read the project's pins from {path} ({exc})") from exc
+    pin = data.get("kubernetes") if isinstance(data, dict) else None
+    if not isinstance(pin, str) or not PIN_RE.match(pin):
+        raise TopologyError(f"kubernetes_version: {path} pins no Kubernetes like v1.37.2 (kubernetes: {pin!r})")
+    return pin
+
+
+def kubernetes_minor(version, pinned: str) -> str:
+    """The minor (1.37) of a topology's kubernetes_version, which must be the minor or the exact
+    patch of the pinned Kubernetes (v1.37.2): the project builds, tests and bundles that one only."""
+    pin = pinned.removeprefix("v")
+    pin_minor = pin.rsplit(".", 1)[0]
+    if isinstance(version, bool) or not isinstance(version, (str, int, float)):
+        raise TopologyError(f'kubernetes_version: {version!r} is no version; use "{pin_minor}" or "{pin}"')
+    if not isinstance(version, str):
+        # YAML reads an unquoted 1.40 as the number 1.4: reading it back as text would pick 1.4.
+        raise TopologyError(
+            f"kubernetes_version: {version!r} is a YAML number, not text (an unquoted 1.40 is read as 1.4): "
+            f'quote it, as in kubernetes_version: "1.40" (this project pins "{pin_minor}")'
+        )
+    if not KUBERNETES_VERSION_RE.match(version):
+        raise TopologyError(f"kubernetes_version: {version!r} must look like 1.MINOR or 1.MINOR.PATCH")
+    if version not in (pin_minor, pin):
+        raise TopologyError(
+            f'kubernetes_version: {version!r} is not the Kubernetes this project pins: use "{pin_minor}" or '
+            f'"{pin}" (bundle/versions.yml pins {pinned}; to move to another version, bump both together)'
+        )
+    return pin_minor
+
+
+def build_topology(settings: dict, pinned: str | None = None) -> Topology:
+    """Validate the topology settings and compute the nodes and the lab_* variables. pinned is the
+    Kubernetes the project pins (read from bundle/versions.yml when not given)."""
     provider = settings["provider"]
     if provider not in PROVIDERS:
         raise TopologyError(f"provider: {provider!r} is unknown; use one of {', '.join(PROVIDERS)}")
 
-    version = str(settings["kubernetes_version"])
-    match = KUBERNETES_VERSION_RE.match(version)
-    if not match or int(match.group(1)) < OLDEST_KUBERNETES_MINOR:
-        raise TopologyError(
-            f"kubernetes_version: {version!r} must look like 1.MINOR or 1.MINOR.PATCH with "
-            f"MINOR >= {OLDEST_KUBERNETES_MINOR}"
-        )
+    version = settings["kubernetes_version"]
+    minor = kubernetes_minor(version, pinned or pinned_kubernetes())
 
     subnet = _network(settings, "subnet")
     pod_cidr = _network(settings, "pod_cidr")
@@ -235,14 +322,34 @@ def build_topology(settings: dict) -> Topology:
             f"workers: must be between 1 and {max(max_workers, 0)} for subnet {subnet} (got {workers!r})"
         )
 
+    nodes_count = workers + 1
+    if pod_cidr.prefixlen > NODE_POD_PREFIX or 2 ** (NODE_POD_PREFIX - pod_cidr.prefixlen) < nodes_count:
+        needed = NODE_POD_PREFIX - (nodes_count - 1).bit_length()
+        raise TopologyError(
+            f"pod_cidr: {pod_cidr} is too small: kubeadm gives each node a /{NODE_POD_PREFIX} of it, so "
+            f"{nodes_count} nodes need a /{needed} or larger"
+        )
+    if service_cidr.prefixlen > MAX_SERVICE_PREFIX:
+        raise TopologyError(
+            f"service_cidr: {service_cidr} is too small: use a /{MAX_SERVICE_PREFIX} or larger (kubeadm puts "
+            f"the API service on its 1st address and cluster DNS on its 10th)"
+        )
+
     lb_first = _positive(settings, "loadbalancer_first")
     lb_last = _positive(settings, "loadbalancer_last")
     if lb_last < lb_first:
         raise TopologyError(f"loadbalancer_last: {lb_last} is below loadbalancer_first {lb_first}")
-    if lb_first <= MASTER_HOST_NUMBER <= lb_last or lb_last > WORKER_HOST_BASE:
+    # Host numbers 0 (the network) and the last (broadcast) are no hosts; .1 is the machine that
+    # runs the lab (the host-only adapter, the podman bridge's gateway). The workers' numbers are
+    # kept free as a whole, so that raising workers never meets an address MetalLB handed out.
+    broadcast = subnet.num_addresses - 1
+    if (lb_first <= GATEWAY_HOST_NUMBER or lb_last >= broadcast
+            or lb_first <= MASTER_HOST_NUMBER <= lb_last or lb_last > WORKER_HOST_BASE):
         raise TopologyError(
-            f"loadbalancer_first/loadbalancer_last: {lb_first}-{lb_last} must stay clear of m-k8s "
-            f"(.{MASTER_HOST_NUMBER}) and the workers (.{WORKER_HOST_BASE + 1} and up)"
+            f"loadbalancer_first/loadbalancer_last: {lb_first}-{lb_last} must lie inside {subnet} and stay "
+            f"clear of the network address (.0), the host (.{GATEWAY_HOST_NUMBER}), m-k8s "
+            f"(.{MASTER_HOST_NUMBER}), the workers (.{WORKER_HOST_BASE + 1} and up) and the broadcast "
+            f"address (.{broadcast})"
         )
 
     if _positive(settings, "master_cpus") < 2:
@@ -251,10 +358,10 @@ def build_topology(settings: dict) -> Topology:
     _positive(settings, "master_memory", 1700)
     _positive(settings, "worker_cpus")
     _positive(settings, "worker_memory", 1700)
-    master_port = _positive(settings, "master_ssh_port", 1024)
-    worker_port_base = _positive(settings, "worker_ssh_port_base", 1024)
-    if worker_port_base + workers > 65535:
-        raise TopologyError(f"worker_ssh_port_base: {worker_port_base} + {workers} workers exceeds 65535")
+    master_port = _port(settings, "master_ssh_port")
+    worker_port_base = _port(settings, "worker_ssh_port_base")
+    if worker_port_base + workers > PORT_MAX:
+        raise TopologyError(f"worker_ssh_port_base: {worker_port_base} + {workers} workers exceeds {PORT_MAX}")
     if worker_port_base < master_port <= worker_port_base + workers:
         raise TopologyError(f"master_ssh_port: {master_port} collides with the worker ports")
 
@@ -280,7 +387,7 @@ def build_topology(settings: dict) -> Topology:
     master_ip = nodes[0].ip
     group_vars = {
         "lab_kubernetes_version": version,
-        "lab_kubernetes_minor": f"1.{match.group(1)}",
+        "lab_kubernetes_minor": minor,
         "lab_provider": provider,
         # The account users log in with: Vagrant boxes have vagrant, podman nodes only root.
         "lab_login_user": "root" if provider == "podman" else "vagrant",
@@ -341,10 +448,30 @@ SETTINGS = (
 )
 
 
+def documented_options() -> dict:
+    """The plugin's options as DOCUMENTATION declares them (plugin, connection and project_dir
+    included): the keys a topology file may have."""
+    return yaml.safe_load(DOCUMENTATION)["options"]
+
+
 def option_defaults() -> dict:
     """The defaults of the plugin's options, as DOCUMENTATION declares them."""
-    options = yaml.safe_load(DOCUMENTATION)["options"]
+    options = documented_options()
     return {key: options[key].get("default") for key in SETTINGS}
+
+
+def check_known_keys(data: dict, known) -> None:
+    """Refuse keys that are no option: Ansible would ignore them, so a misspelt setting (workerz)
+    silently left the default in place."""
+    known = sorted(str(key) for key in known)
+    unknown = sorted(str(key) for key in data if str(key) not in known)
+    if unknown:
+        problems = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            problems.append(f"{key}: unknown setting; did you mean {close[0]!r}?" if close
+                            else f"{key}: unknown setting (known: {', '.join(known)})")
+        raise TopologyError("; ".join(problems))
 
 
 def read_settings(path: str, environ: dict | None = None) -> dict:
@@ -355,6 +482,7 @@ def read_settings(path: str, environ: dict | None = None) -> dict:
         data = yaml.safe_load(handle) or {}
     if not isinstance(data, dict) or data.get("plugin") != PLUGIN_NAME:
         raise TopologyError(f"plugin: {path} is not a lab_topology file (plugin: {PLUGIN_NAME})")
+    check_known_keys(data, documented_options())
     settings = option_defaults()
     settings.update({key: data[key] for key in SETTINGS if key in data})
     return {**settings, "provider": decide_provider(settings["provider"], project_dir_of(path, environ), environ)}
@@ -405,11 +533,19 @@ class InventoryModule(BaseInventoryPlugin):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        self._read_config_data(path)
+        config = self._read_config_data(path)
         project_dir = project_dir_of(path)
         settings = {key: self.get_option(key) for key in SETTINGS}
         settings["provider"] = decide_provider(settings["provider"], project_dir, os.environ)
+        # The value as written: Ansible turns an option of type str given as the number 1.4 into
+        # "1.4", which would hide an unquoted 1.40.
+        if "kubernetes_version" in config:
+            settings["kubernetes_version"] = config["kubernetes_version"]
         try:
+            # What Ansible knows as this plugin's options (DOCUMENTATION's, and those of any
+            # documentation fragment it extends, such as constructed's compose or keyed_groups):
+            # Ansible itself ignores any other key of the file.
+            check_known_keys(config, set(documented_options()) | set(self.option_definitions))
             topology = build_topology(settings)
         except TopologyError as exc:
             raise AnsibleParserError(f"{path}: {exc}") from exc

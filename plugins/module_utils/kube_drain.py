@@ -8,6 +8,7 @@ tests can hand in a test double of the API boundary instead of a cluster.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -35,6 +36,10 @@ WARNING_UNMANAGED = "declares no controller; deleted because of force"
 REASON_PDB = "eviction refused by a PodDisruptionBudget (HTTP 429)"
 REASON_TERMINATING = "still terminating"
 
+# A node's name is a DNS subdomain (RFC 1123), as the API server requires of Node objects.
+NODE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+NODE_NAME_MAX = 253
+
 
 class KubeDrainError(Exception):
     """The operation failed; `result` holds what is known (pods evicted, blocked, remaining)."""
@@ -43,6 +48,18 @@ class KubeDrainError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.result = result or {}
+
+
+def check_node_name(name):
+    """Raise KubeDrainError unless name can be a node's name. An empty one must never reach the
+    API: GET /api/v1/nodes/ is the list of every node, and a field selector spec.nodeName= matches
+    every pod that is not scheduled yet."""
+    if not isinstance(name, str) or not name.strip():
+        raise KubeDrainError(f"name must be the name of a node, got {name!r}")
+    if len(name) > NODE_NAME_MAX or not NODE_NAME_RE.fullmatch(name):
+        raise KubeDrainError(
+            f"name {name!r} is not a node name (lowercase letters, digits, '-' and '.', at most {NODE_NAME_MAX})"
+        )
 
 
 class SystemClock:
@@ -110,6 +127,7 @@ class NodeDrainer:
     """
 
     def __init__(self, api, node, clock=None, check_mode=False, models=None):
+        check_node_name(node)
         if models is None:
             from kubernetes import client as models
         self.api = api

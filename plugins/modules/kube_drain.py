@@ -26,7 +26,9 @@ version_added: "1.0.0"
 author: k8s-lab (!UNKNOWN)
 options:
   name:
-    description: Name of the node.
+    description:
+      - Name of the node.
+      - An empty or malformed name fails before the cluster is contacted.
     type: str
     required: true
     aliases: [node]
@@ -167,7 +169,12 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.k8s_lab.lab.plugins.module_utils.kube_drain import KubeDrainError, NodeDrainer, load_api
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kube_drain import (
+    KubeDrainError,
+    NodeDrainer,
+    check_node_name,
+    load_api,
+)
 
 try:
     import kubernetes
@@ -202,6 +209,10 @@ def run(module, api_factory=load_api, clock=None):
         module.fail_json(msg=f"timeout must be 0 (no limit) or a positive number of seconds, got {params['timeout']}")
     if params["chunk_size"] < 0:
         module.fail_json(msg=f"chunk_size must be 0 (no paging) or positive, got {params['chunk_size']}")
+    try:
+        check_node_name(params["name"])
+    except KubeDrainError as exc:
+        module.fail_json(msg=exc.msg)
     try:
         api = api_factory(params["kubeconfig"], params["context"])
         drainer = NodeDrainer(api, params["name"], clock=clock, check_mode=module.check_mode)

@@ -69,14 +69,17 @@ def load(path: Path, topology: Path | None = None, roles: Path | None = None) ->
 
 
 def check_topology(versions: Versions, topology: Path) -> None:
-    """The bundle's Kubernetes must be the topology's kubernetes_version (a minor, or that exact patch)."""
-    wanted = str(yaml.safe_load(topology.read_text()).get("kubernetes_version", "")).lstrip("v")
-    built = versions.kubernetes[1:]
-    if not (built == wanted or built.startswith(wanted + ".")):
-        raise VersionsError(
-            f"bundle/versions.yml pins Kubernetes {versions.kubernetes} but {topology} asks for "
-            f"kubernetes_version {wanted!r}: bump both together"
-        )
+    """The bundle's Kubernetes must be the topology's kubernetes_version (a minor, or that exact
+    patch): the rule of the inventory plugin, which refuses any other version, applied to this pin."""
+    # Imported here: the plugin needs Ansible (the project's venv, which runs scripts/bundle.py) and
+    # collections/ on sys.path (scripts/bundle.py and the tests' conftest put it there).
+    from ansible_collections.k8s_lab.lab.plugins.inventory import lab_topology
+
+    try:
+        settings = lab_topology.read_settings(str(topology), environ={})
+        lab_topology.kubernetes_minor(settings["kubernetes_version"], versions.kubernetes)
+    except (OSError, lab_topology.TopologyError) as exc:
+        raise VersionsError(f"{topology}: {exc}") from exc
 
 
 def check_roles(versions: Versions, roles: Path) -> None:

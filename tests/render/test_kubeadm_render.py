@@ -301,9 +301,10 @@ def test_bad_pod_cidr_in_the_topology_is_refused(tmp_path):
     assert "pod_cidr" in result.stdout + result.stderr
 
 
-def test_too_small_pod_cidr_in_the_topology_stops_the_role(tmp_path):
-    """A network the inventory accepts but kubeadm/Calico cannot use stops the role's assert."""
-    topology = TOPOLOGY.read_text().replace("pod_cidr: 172.16.0.0/16", "pod_cidr: 172.16.0.0/29")
+def test_too_large_pod_cidr_in_the_topology_stops_the_role(tmp_path):
+    """A network the inventory accepts but kubeadm/Calico cannot use stops the role's assert (the
+    role wants /8 to /28; the inventory refuses anything without a /24 for each node itself)."""
+    topology = TOPOLOGY.read_text().replace("pod_cidr: 172.16.0.0/16", "pod_cidr: 172.0.0.0/7")
     (tmp_path / "topology.yml").write_text(topology)
     result = run_playbook(tmp_path / "topology.yml", tmp_path)
     assert result.returncode != 0

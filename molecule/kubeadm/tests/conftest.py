@@ -3,10 +3,10 @@
 The first verify sees the cluster exactly as site.yml built it; the second follows side_effect.yml
 (every node container restarted, the lab after a laptop reboot). test_cluster.py runs in both.
 test_bundle.py runs in the first only: the installed files and images do not change with a restart,
-and its tampered-bundle run needs doing once; so does test_network_shape.py (the nodes' interfaces). test_day2.py and then test_apps.py run in the
-second only: the day-2 checks drain nodes, stop services and roll workloads, so they start from the
-restarted lab, and MetalLB comes after them (ORDER, not the files' names) so that its pods change
-nothing they drain.
+and its tampered-bundle run needs doing once; so does test_network_shape.py (the nodes' interfaces).
+test_day2.py and then test_apps.py run in the second only: the day-2 checks drain nodes, stop
+services and roll workloads, so they start from the restarted lab, and MetalLB comes after them
+(ORDER, not the files' names) so that its pods change nothing they drain.
 side_effect.yml leaves a mark in Molecule's ephemeral directory; create.yml removes it. Molecule
 names every test file on pytest's command line, which collect_ignore does not filter, so the files
 are deselected here (pytest reports them as deselected, never as skipped)."""

@@ -34,6 +34,18 @@ def test_a_kubernetes_pin_of_another_minor_than_the_topology_is_refused(tmp_path
         load(_write(tmp_path, kubernetes="v1.36.4"), TOPOLOGY)
 
 
+@pytest.mark.parametrize(("wanted", "ok"), [("1.37", True), ("1.37.2", True), ("1.37.1", False), ("1.36", False)])
+def test_the_topology_is_checked_by_the_inventory_plugins_rule(tmp_path, wanted, ok):
+    """One rule for both: the plugin refuses what the bundle would refuse, with the same words."""
+    topology = tmp_path / "topology.yml"
+    topology.write_text(f'plugin: k8s_lab.lab.lab_topology\nkubernetes_version: "{wanted}"\n')
+    if ok:
+        load(VERSIONS, topology)
+    else:
+        with pytest.raises(VersionsError, match=rf"{topology}: kubernetes_version: '{wanted}' is not the Kubernetes"):
+            load(VERSIONS, topology)
+
+
 def test_the_metallb_pin_is_the_metallb_roles_version():
     versions = load(VERSIONS, TOPOLOGY, ROLES)
     assert versions.pins["metallb"] == yaml.safe_load(METALLB_DEFAULTS.read_text())["metallb_version"] == "v0.15.3"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.k8s_lab.lab.plugins.inventory import lab_topology
 from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import (
     DOCUMENTATION,
     PODMAN_SSH_ARGS,
@@ -18,6 +19,7 @@ from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import (
     build_topology,
     connection_vars,
     option_defaults,
+    pinned_kubernetes,
     project_dir_of,
     provider_source,
     read_settings,
@@ -94,11 +96,90 @@ def test_patch_version_keeps_its_minor():
         ({"loadbalancer_first": 30, "loadbalancer_last": 20}, "loadbalancer_last"),
         ({"master_ssh_port": 60101}, "master_ssh_port"),
         ({"worker_ssh_port_base": 65534}, "worker_ssh_port_base"),
+        # Versions the project does not pin (bundle/versions.yml: v1.37.2).
+        ({"kubernetes_version": "1.99"}, "kubernetes_version"),
+        ({"kubernetes_version": "1.36"}, "kubernetes_version"),
+        ({"kubernetes_version": "1.37.1"}, "kubernetes_version"),
+        ({"kubernetes_version": 1.37}, "kubernetes_version"),
+        ({"kubernetes_version": None}, "kubernetes_version"),
+        # Ports a host cannot have.
+        ({"master_ssh_port": 70000}, "master_ssh_port"),
+        ({"master_ssh_port": 0}, "master_ssh_port"),
+        ({"worker_ssh_port_base": 70000}, "worker_ssh_port_base"),
+        # MetalLB handing out the host's .1, the network address, or the broadcast address.
+        ({"loadbalancer_first": 1, "loadbalancer_last": 9}, "loadbalancer_first"),
+        ({"loadbalancer_first": 0, "loadbalancer_last": 9}, "loadbalancer_first"),
+        ({"loadbalancer_first": 11, "loadbalancer_last": 255}, "loadbalancer_first"),
+        # A pod network without a /24 for each node, a service network without a 10th address.
+        ({"pod_cidr": "172.16.0.0/25"}, "pod_cidr"),
+        ({"pod_cidr": "172.16.0.0/23"}, "pod_cidr"),
+        ({"workers": 4, "pod_cidr": "172.16.0.0/22"}, "pod_cidr"),
+        ({"service_cidr": "10.96.0.0/29"}, "service_cidr"),
+        # Ranges that mean something else to every host.
+        ({"subnet": "127.0.0.0/24"}, "subnet"),
+        ({"subnet": "0.0.0.0/24"}, "subnet"),
+        ({"subnet": "169.254.1.0/24"}, "subnet"),
+        ({"pod_cidr": "224.0.0.0/16"}, "pod_cidr"),
+        ({"pod_cidr": "240.0.0.0/16"}, "pod_cidr"),
+        ({"service_cidr": "127.96.0.0/12"}, "service_cidr"),
+        ({"service_cidr": "169.254.0.0/16"}, "service_cidr"),
     ],
 )
 def test_bad_settings_name_the_setting(overrides, setting):
     with pytest.raises(TopologyError, match=rf"^{re.escape(setting)}\b"):
         build_topology(settings(**overrides))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"kubernetes_version": "1.37.2"},
+        {"pod_cidr": "172.16.0.0/22"},
+        {"workers": 1, "pod_cidr": "172.16.0.0/23"},
+        {"service_cidr": "10.96.0.0/28"},
+        {"loadbalancer_first": 2, "loadbalancer_last": 9},
+        {"loadbalancer_first": 11, "loadbalancer_last": 100},
+        {"master_ssh_port": 65535, "worker_ssh_port_base": 60100},
+        {"worker_ssh_port_base": 65532},
+    ],
+)
+def test_settings_at_the_limits_are_accepted(overrides):
+    build_topology(settings(**overrides))
+
+
+def test_the_known_kubernetes_is_the_bundles_pin():
+    """Written once, in bundle/versions.yml: a bumped pin moves what the topology may ask for."""
+    pin = yaml.safe_load((ROOT / "bundle" / "versions.yml").read_text())["kubernetes"]
+    assert pinned_kubernetes() == pin == "v1.37.2"
+    bumped = build_topology(settings(kubernetes_version="1.38"), pinned="v1.38.0")
+    assert bumped.group_vars["lab_kubernetes_minor"] == "1.38"
+    with pytest.raises(TopologyError, match=r'^kubernetes_version: \'1\.37\' is not .* use "1\.38" or "1\.38\.0"'):
+        build_topology(settings(), pinned="v1.38.0")
+
+
+def test_a_missing_pin_file_is_named(tmp_path):
+    with pytest.raises(TopologyError, match=r"^kubernetes_version: cannot read the project's pins"):
+        pinned_kubernetes(str(tmp_path / "versions.yml"))
+    (tmp_path / "versions.yml").write_text("kubernetes: latest\n")
+    with pytest.raises(TopologyError, match=r"^kubernetes_version: .* pins no Kubernetes"):
+        pinned_kubernetes(str(tmp_path / "versions.yml"))
+
+
+def test_an_unquoted_version_is_refused_with_a_hint_to_quote_it():
+    # `kubernetes_version: 1.40` arrives as the float 1.4: it must not be read as "1.4".
+    with pytest.raises(TopologyError, match=r'^kubernetes_version: 1\.4 is a YAML number.*quote it.*"1\.40"'):
+        build_topology(settings(kubernetes_version=1.40))
+
+
+def test_the_load_balancer_message_names_what_the_range_must_avoid():
+    with pytest.raises(TopologyError) as error:
+        build_topology(settings(loadbalancer_first=1, loadbalancer_last=9))
+    assert "the host (.1)" in str(error.value) and "192.168.1.0/24" in str(error.value)
+
+
+def test_a_small_pod_network_names_the_size_needed():
+    with pytest.raises(TopologyError, match=r"^pod_cidr: 172\.16\.0\.0/23 is too small.* 4 nodes need a /22"):
+        build_topology(settings(pod_cidr="172.16.0.0/23"))
 
 
 def test_host_connection_uses_loopback_forwarded_port():
@@ -162,6 +243,38 @@ def test_read_settings_uses_the_documented_defaults(tmp_path):
            if k in SETTINGS}}
 
 
+def write_topology(tmp_path, text):
+    path = tmp_path / "topology.yml"
+    path.write_text("plugin: k8s_lab.lab.lab_topology\n" + text)
+    return str(path)
+
+
+def test_read_settings_refuses_an_unknown_key_with_the_nearest_name(tmp_path):
+    with pytest.raises(TopologyError, match=r"^workerz: unknown setting; did you mean 'workers'\?$"):
+        read_settings(write_topology(tmp_path, "workerz: 5\n"), environ={})
+    with pytest.raises(TopologyError, match=r"^zzz: unknown setting \(known: .*workers"):
+        read_settings(write_topology(tmp_path, "zzz: 5\n"), environ={})
+
+
+def test_every_documented_option_is_a_known_key(tmp_path):
+    """The plugin's own options (plugin, connection, project_dir included) are all accepted."""
+    options = yaml.safe_load(DOCUMENTATION)["options"]
+    topology = {key: option.get("default") for key, option in options.items() if key != "plugin"}
+    topology["project_dir"] = str(tmp_path)
+    read_settings(write_topology(tmp_path, yaml.safe_dump(topology)), environ={})
+
+
+def test_known_keys_follow_the_documentation(tmp_path, monkeypatch):
+    """An option added to DOCUMENTATION is a known key without another list to update."""
+    path = write_topology(tmp_path, "future_option: true\n")
+    with pytest.raises(TopologyError, match=r"^future_option: unknown setting"):
+        read_settings(path, environ={})
+    documentation = yaml.safe_load(DOCUMENTATION)
+    documentation["options"]["future_option"] = {"description": "x", "type": "bool", "default": False}
+    monkeypatch.setattr(lab_topology, "DOCUMENTATION", yaml.safe_dump(documentation))
+    assert read_settings(path, environ={})["workers"] == 3
+
+
 def test_read_settings_refuses_other_files(tmp_path):
     other = tmp_path / "topology.yml"
     other.write_text("plugin: ansible.builtin.yaml\n")
@@ -202,6 +315,27 @@ def test_ansible_inventory_stops_on_a_bad_setting(tmp_path):
     result = run_inventory(tmp_path, workers=0)
     assert result.returncode != 0
     assert "workers: must be between 1 and 154" in result.stderr
+
+
+def test_ansible_inventory_stops_on_an_unknown_key(tmp_path):
+    """Ansible itself ignores keys that are no option of the plugin; the plugin does not."""
+    result = run_inventory(tmp_path, workerz=5)
+    assert result.returncode != 0
+    assert "workerz: unknown setting; did you mean 'workers'?" in result.stderr
+
+
+def test_ansible_inventory_refuses_an_unquoted_version(tmp_path):
+    """Ansible would turn the number 1.4 into the text "1.4": the plugin reads the value as written."""
+    result = run_inventory(tmp_path, kubernetes_version=1.40)
+    assert result.returncode != 0
+    assert "kubernetes_version: 1.4 is a YAML number" in result.stderr
+    assert 'quote it, as in kubernetes_version: "1.40"' in result.stderr
+
+
+def test_ansible_inventory_accepts_the_pinned_patch(tmp_path):
+    result = run_inventory(tmp_path, workers=1, kubernetes_version="1.37.2")
+    assert result.returncode == 0, result.stderr
+    assert plain(json.loads(result.stdout)["_meta"]["hostvars"]["m-k8s"]["lab_kubernetes_minor"]) == "1.37"
 
 
 @pytest.mark.parametrize("how", ["file", "LAB_PROVIDER"])

@@ -16,7 +16,7 @@ from doubles.kube_api import FakeClock
 from doubles.kube_apiserver import json_handler, pod_manifest, status
 from kubernetes import client
 
-from ansible_collections.k8s_lab.lab.plugins.module_utils.kube_drain import CombinedApi, NodeDrainer
+from ansible_collections.k8s_lab.lab.plugins.module_utils.kube_drain import CombinedApi, KubeDrainError, NodeDrainer
 
 
 def node(unschedulable):
@@ -136,3 +136,13 @@ def test_drain_over_http(script):
 def test_unknown_node_over_http():
     with ScriptedApiServer({}) as api, pytest.raises(Exception, match="node w1-k8s not found in the cluster"):
         NodeDrainer(api, "w1-k8s", clock=FakeClock()).drain()
+
+
+@pytest.mark.parametrize("name", ["", " ", "W1-K8S", "w1-k8s/", "w1-k8s\n", "../nodes"])
+@pytest.mark.parametrize("state", ["cordon", "uncordon", "drain"])
+def test_a_bad_node_name_sends_nothing(name, state):
+    """An empty name read /api/v1/nodes/ (the list of every node) before it failed."""
+    server = ScriptedApiServer({})
+    with server as api, pytest.raises(KubeDrainError, match=r"^name .*node"):
+        getattr(NodeDrainer(api, name, clock=FakeClock()), state)()
+    assert server.requests == []

@@ -132,6 +132,18 @@ def test_negative_timeout_fails_before_contacting_the_cluster(capsys):
     assert "timeout must be 0 (no limit) or a positive number of seconds, got -5" in result["msg"]
 
 
+@pytest.mark.parametrize("name", ["", "  ", "W1_K8S"])
+def test_a_bad_node_name_fails_before_contacting_the_cluster(capsys, name):
+    def no_cluster(kubeconfig, context):
+        raise AssertionError("the cluster must not be contacted")
+
+    code, result = run_module(capsys, {"name": name, "state": "cordon"}, api_factory=no_cluster)
+
+    assert code == 1
+    assert result["msg"].startswith("name ")
+    assert "node" in result["msg"]
+
+
 def test_missing_kubeconfig_fails_clearly(capsys, tmp_path):
     missing = tmp_path / "nowhere" / "kubeconfig"
 
