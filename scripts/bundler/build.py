@@ -108,6 +108,7 @@ def tag_of(references: list[str], short: str) -> str:
 
 def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirror: str | None = None) -> dict:
     start = time.monotonic()
+    download.check_mirror(mirror)
     versions = load(repo / "bundle" / "versions.yml", repo / "inventory" / "topology.yml", repo / "roles")
     cache.mkdir(parents=True, exist_ok=True)
     ctx = Context(repo=repo, cache=cache, versions=versions, source=source, mirror=mirror)
