@@ -4,7 +4,8 @@ manifest) and the monitoring images (Prometheus, node-exporter, kube-state-metri
 for air-gapped installs.
 
   bundle.py build [--source build|download] [--apps all|built] [--out DIR] [--cache DIR] [--mirror URL]
-  bundle.py verify [DIR]      check every file of a bundle against its SHA256SUMS
+  bundle.py verify [DIR]      check every file of a bundle against its SHA256SUMS, print the digest
+                              of SHA256SUMS that bundle_install_sums_sha256 pins on the nodes
   bundle.py pin               rewrite the wrapper Go modules in bundle/go/ after a pin changed
 
 Defaults: the bundle in .cache/bundle ($LAB_BUNDLE_DIR), the build cache in /var/tmp/k8s-lab/bundle
@@ -35,11 +36,20 @@ def cmd_build(args: argparse.Namespace) -> None:
     build.build_bundle(REPO, args.out.resolve(), args.cache.resolve(), source=args.source, mirror=args.mirror,
                        apps=args.apps)
     checksums.verify_tree(args.out.resolve())
+    progress.say(checksums.pin_line(args.out.resolve()))
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
     sums = checksums.verify_tree(args.dir)
     progress.say(f"{args.dir}: {len(sums)} files match SHA256SUMS")
+    progress.say(checksums.pin_line(args.dir))
+
+
+def https_mirror(value: str) -> str:
+    try:
+        return download.check_mirror(value)
+    except download.DownloadError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def cmd_pin(args: argparse.Namespace) -> None:
@@ -62,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--out", type=Path, default=DEFAULT_OUT, help="bundle directory (default %(default)s)")
     p_build.add_argument("--source", choices=("build", "download"), default="build",
                          help="build from the Go module proxy, or download official release files")
-    p_build.add_argument("--mirror", help="download from MIRROR/HOST/PATH instead of https://HOST/PATH")
+    p_build.add_argument("--mirror", type=https_mirror,
+                         help="download from MIRROR/HOST/PATH instead of https://HOST/PATH (https:// only)")
     p_build.add_argument("--apps", choices=("all", "built"), default="all",
                          help="all: every application's images too; built: only those already in the cache "
                               "(what make lab asks for: the container-node lab runs none)")

@@ -137,6 +137,7 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
     """apps: "all" builds every application's images too; "built" takes only those already in the
     cache (`make lab`: the container-node lab runs none, and their builds cost minutes)."""
     start = time.monotonic()
+    download.check_mirror(mirror)
     versions = load(repo / "bundle" / "versions.yml", repo / "inventory" / "topology.yml", repo / "roles")
     cache.mkdir(parents=True, exist_ok=True)
     ctx = Context(repo=repo, cache=cache, versions=versions, source=source, mirror=mirror)

@@ -73,6 +73,19 @@ def verify_tree(root: Path) -> dict[str, str]:
     return sums
 
 
+def sums_digest(root: Path) -> str:
+    """The SHA-256 of root/SHA256SUMS itself. SHA256SUMS vouches for every other file, but a copy
+    of the bundle can carry a rewritten one: only this digest, kept apart from the bundle (the nodes'
+    bundle_install_sums_sha256), tells the bundle that was built from one changed since."""
+    return sha256_file(root / SUMS_FILE)
+
+
+def pin_line(root: Path) -> str:
+    digest = sums_digest(root)
+    return (f"{root / SUMS_FILE} has sha256 {digest}; to have the nodes refuse any other, set "
+            f"bundle_install_sums_sha256: {digest} (inventory/group_vars/all.yml)")
+
+
 def upstream_digest(text: str, filename: str) -> str:
     """The digest for filename in a checksum file as projects publish them: a bare digest, or
     'digest  name' lines (sha256sum's format, with or without a '*' or a leading directory)."""

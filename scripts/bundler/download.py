@@ -42,16 +42,33 @@ RELEASES = {
 }
 
 
+def check_mirror(mirror: str | None) -> str | None:
+    """A mirror must be an https:// URL. The files and the checksums they are checked against come
+    from the same mirror: over plain HTTP anyone on the path could replace both."""
+    if mirror and not mirror.lower().startswith("https://"):
+        raise DownloadError(
+            f"--mirror {mirror}: only https:// mirrors are accepted (over http:// anyone on the way could "
+            "replace a release file and its checksum together); serve the mirror over HTTPS, with a "
+            "certificate this machine trusts (SSL_CERT_FILE for a private CA)"
+        )
+    return mirror
+
+
 def mirrored(url: str, mirror: str | None) -> str:
     """With a mirror, https://HOST/PATH becomes MIRROR/HOST/PATH (one tree holds every project's files)."""
-    if not mirror:
+    if not check_mirror(mirror):
         return url
     return re.sub(r"^https?://", mirror.rstrip("/") + "/", url)
 
 
 def fetch(url: str, timeout: float = 600) -> bytes:
+    if not url.lower().startswith("https://"):
+        raise DownloadError(f"refusing {url}: release files are fetched over https:// only")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - URLs come from versions.yml
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https only, checked above
+            # urllib follows redirects, https to http too: such an answer is not used.
+            if not response.geturl().lower().startswith("https://"):
+                raise DownloadError(f"{url} redirected to {response.geturl()}, not https://; refused")
             return response.read()
     except OSError as error:
         raise DownloadError(f"cannot fetch {url}: {error}") from error

@@ -7,7 +7,7 @@ import ipaddress
 
 import kubernetes_validate
 import pytest
-from apps_lib import VARIANTS, containers, documents, find, pod_specs, role_defaults
+from apps_lib import VARIANTS, containers, documents, find, pod_specs, render, role_defaults
 
 KUBERNETES_VERSION = "1.37.0"
 # Custom resources the 1.37 schema cannot know; checked structurally below.
@@ -186,7 +186,7 @@ def test_jenkins_may_run_on_any_node():
 
 
 def test_node_exporter_runs_on_every_node_including_the_control_plane():
-    daemonset = find(documents(), "DaemonSet", "node-exporter", "monitoring")
+    daemonset = find(documents(), "DaemonSet", "node-exporter", "monitoring-node-exporter")
     spec = daemonset["spec"]["template"]["spec"]
     assert spec["hostNetwork"] is True and spec["hostPID"] is True
     assert any(t["key"] == "node-role.kubernetes.io/control-plane" and t["effect"] == "NoSchedule"
@@ -208,7 +208,15 @@ def test_rbac_is_minimal():
     reported = next(a for a in args if a.startswith("--resources=")).split("=", 1)[1].split(",")
     assert set(reported) == granted
     jenkins = find(docs, "Role", "jenkins-agents", "jenkins")
-    assert all(set(r["resources"]) <= {"pods", "pods/exec", "pods/log", "events", "secrets"} for r in jenkins["rules"])
+    granted = {(resource, verb) for r in jenkins["rules"] for resource in r["resources"] for verb in r["verbs"]}
+    assert {resource for resource, _ in granted} == {"pods", "pods/exec", "pods/log", "events"}
+    assert ("pods", "create") in granted and ("pods/exec", "create") in granted
+    assert not {verb for resource, verb in granted if resource in ("pods/log", "events")} - {"get", "list", "watch"}
+    # Jenkins' service account is bound to that Role alone: no ClusterRole, nothing outside its namespace.
+    bindings = [b for b in docs if b["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    bound = {(b["roleRef"]["kind"], b["roleRef"]["name"]) for b in bindings
+             for subject in b["subjects"] if subject.get("namespace") == "jenkins"}
+    assert bound == {("Role", "jenkins-agents")}
     assert not [d for d in docs if d["kind"] == "ClusterRoleBinding"
                 and d["roleRef"]["name"] in ("cluster-admin", "admin", "edit")]
 
@@ -220,3 +228,19 @@ def test_containers_do_not_run_as_root_or_escalate(variant):
         for container in containers(template):
             assert container["securityContext"]["allowPrivilegeEscalation"] is False
             assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
+def test_nfs_volumes_are_exported_to_the_nodes_alone_with_root_squashed():
+    """The storage role's exports file, as the server gets it: every volume to each of the lab's
+    node addresses (inventory/topology.yml), never a subnet or a wildcard, root squashed."""
+    exports = (render() / "manifests" / "storage-k8s-lab.exports").read_text().splitlines()
+    entries = [line.split() for line in exports if line and not line.startswith("#")]
+    volumes = {v["name"] for v in role_defaults("storage")["storage_nfs_volumes"]}
+    assert {entry[0] for entry in entries} == {f"/srv/nfs/k8s-lab/{name}" for name in volumes}
+    nodes = {"192.168.1.10", "192.168.1.101", "192.168.1.102", "192.168.1.103"}
+    for _path, *clients in entries:
+        assert {client.split("(", 1)[0] for client in clients} == nodes, clients
+        for client in clients:
+            options = client.split("(", 1)[1].rstrip(")").split(",")
+            assert "root_squash" in options and "rw" in options, client
+            assert not {"no_root_squash", "insecure"} & set(options), client

@@ -4,6 +4,8 @@ The first verify sees the cluster exactly as site.yml built it; the second follo
 (every node container restarted, the lab after a laptop reboot). test_cluster.py runs in both.
 test_bundle.py runs in the first only: the installed files and images do not change with a restart,
 and its tampered-bundle run needs doing once; so does test_network_shape.py (the nodes' interfaces).
+test_guards.py too, after test_cluster.py: its refused resets need doing once, and the control plane
+it takes down and brings back is checked again by the second verify's test_cluster.py.
 test_day2.py and then test_apps.py run in the second only: the day-2 checks drain nodes, stop
 services and roll workloads, so they start from the restarted lab, and MetalLB comes after them
 (ORDER, not the files' names) so that its pods change nothing they drain.
@@ -15,9 +17,10 @@ import os
 from pathlib import Path
 
 RESTARTED = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "nodes-restarted"
-FIRST_VERIFY_ONLY = {"test_bundle.py", "test_network_shape.py"}
+FIRST_VERIFY_ONLY = {"test_bundle.py", "test_network_shape.py", "test_guards.py"}
 SECOND_VERIFY_ONLY = {"test_day2.py", "test_apps.py"}
-ORDER = ["test_bundle.py", "test_network_shape.py", "test_cluster.py", "test_day2.py", "test_apps.py"]
+ORDER = ["test_bundle.py", "test_network_shape.py", "test_cluster.py", "test_guards.py", "test_day2.py",
+         "test_apps.py"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -15,6 +15,7 @@ stack's pods change nothing they drain.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -25,6 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 from cluster import (
+    ADMIN,
+    MASTER,
     NODES,
     PREFIX,
     ROOT,
@@ -34,6 +37,7 @@ from cluster import (
     apply,
     import_test_image,
     kubectl_json,
+    node,
     playbook,
     pod_ready,
     recap,
@@ -143,8 +147,10 @@ def test_the_service_answers_this_host_through_a_nodes_arp_reply(address):
     assert answered and answered <= set(macs), (answered, macs)
 
 
-# The monitoring role's namespace (its default, which the lab does not override).
-MONITORING = yaml.safe_load((ROOT / "roles/monitoring/defaults/main.yml").read_text())["monitoring_namespace"]
+# The monitoring role's namespaces (its defaults, which the lab does not override).
+MONITORING_DEFAULTS = yaml.safe_load((ROOT / "roles/monitoring/defaults/main.yml").read_text())
+MONITORING = MONITORING_DEFAULTS["monitoring_namespace"]
+NODE_EXPORTER = MONITORING_DEFAULTS["monitoring_node_exporter_namespace"]
 
 
 def prometheus(path: str) -> dict:
@@ -168,7 +174,7 @@ def test_monitoring_runs_the_bundles_images(applied):
         deployment = kubectl_json("get", "deployment", name, "-n", MONITORING)
         assert deployment["status"].get("availableReplicas") == 1, name
         running |= {c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]}
-    exporters = kubectl_json("get", "daemonset", "node-exporter", "-n", MONITORING)
+    exporters = kubectl_json("get", "daemonset", "node-exporter", "-n", NODE_EXPORTER)
     assert exporters["status"]["numberReady"] == exporters["status"]["desiredNumberScheduled"] == len(NODES)
     running |= {c["image"] for c in exporters["spec"]["template"]["spec"]["containers"]}
     assert running == built, (running, built)
@@ -229,3 +235,28 @@ def test_prometheus_evaluates_the_roles_rules(targets):
 def test_prometheus_sends_alerts_to_alertmanager(targets):
     active = prometheus("/api/v1/alertmanagers")["activeAlertmanagers"]
     assert [a["url"] for a in active] == [f"http://alertmanager.{MONITORING}.svc:9093/api/v2/alerts"], active
+
+
+def dry_run_pod(namespace: str, privileged: bool) -> tuple[int, str]:
+    """A pod created with --dry-run=server: admission runs, nothing is stored. (exit code, stderr)"""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pod-security-probe", "namespace": namespace},
+           "spec": {"containers": [{"name": "probe", "image": "registry.k8s.io/pause",
+                                    "securityContext": {"privileged": privileged}}]}}
+    encoded = base64.b64encode(json.dumps(pod).encode()).decode()
+    done = node(MASTER).run(f"echo {encoded} | base64 -d | kubectl --kubeconfig {ADMIN} create --dry-run=server -f -")
+    return done.rc, done.stderr
+
+
+def test_pod_security_is_enforced_on_the_apps_namespaces(applied):
+    """The labels the roles set are on the namespaces, and the API server enforces them: a privileged
+    pod is refused next to Prometheus, admitted only where node-exporter and MetalLB's speaker run
+    (whose pods, Ready above, were admitted under these same labels)."""
+    assert applied["first"].returncode == 0, applied["first"].stdout[-4000:]
+    levels = {name: kubectl_json("get", "namespace", name)["metadata"]["labels"].get(
+        "pod-security.kubernetes.io/enforce") for name in (MONITORING, NODE_EXPORTER, "metallb-system")}
+    assert levels == {MONITORING: "restricted", NODE_EXPORTER: "privileged", "metallb-system": "privileged"}
+    rc, err = dry_run_pod(MONITORING, privileged=True)
+    assert rc != 0 and "violates PodSecurity" in err, err
+    for namespace in (NODE_EXPORTER, "metallb-system"):
+        rc, err = dry_run_pod(namespace, privileged=True)
+        assert rc == 0, (namespace, err)

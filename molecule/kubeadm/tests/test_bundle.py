@@ -2,6 +2,9 @@
 files byte for byte, containerd's configuration, the images pinned, a container run by hand; then a
 tampered copy of the bundle refused on a node before anything is replaced.
 
+With the digest of SHA256SUMS pinned (bundle_install_sums_sha256), a copy whose changed file has a
+matching line in its SHA256SUMS is refused on the node too, before anything is copied to it.
+
 Expected versions come from bundle/versions.yml (the pins the bundle is built from), image names
 and digests from the bundle's manifest.json, both read on the controller; the rest from the nodes.
 Runs in the first verify only (conftest.py): what it proves does not change with a restart.
@@ -9,6 +12,7 @@ Runs in the first verify only (conftest.py): what it proves does not change with
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -253,5 +257,34 @@ def test_a_tampered_bundle_is_refused_on_the_node(tmp_path):
     assert "SHA256SUMS mismatch" in output and "nothing installed" in output, output[-2000:]
     assert f"{tampered} (expected {SUMS[tampered]}, got {staged.sha256sum})" in output, output[-2000:]
 
+    assert installed_state(worker) == before
+    assert run_ok(worker, "systemctl show containerd --property MainPID --value").strip() == containerd_pid
+
+
+def test_a_tampered_bundle_with_a_matching_line_is_refused_when_pinned(tmp_path):
+    """The tampering SHA256SUMS cannot show (bin/runc changed, its line rewritten to match): refused by
+    the pinned digest of SHA256SUMS, before a file is copied to the node."""
+    tampered, worker = "bin/runc", node(WORKERS[0])
+    tamper(BUNDLE, tmp_path / "bundle", tampered, matching_line=True)
+    copied_sums = (tmp_path / "bundle" / "SHA256SUMS").read_text()
+    assert f"{hashlib.sha256((tmp_path / 'bundle' / tampered).read_bytes()).hexdigest()}  {tampered}" in copied_sums
+    pin = hashlib.sha256((BUNDLE / "SHA256SUMS").read_bytes()).hexdigest()
+    staging = "/var/lib/k8s-lab-test/tampered-bundle-pinned"
+    before = installed_state(worker)
+    containerd_pid = run_ok(worker, "systemctl show containerd --property MainPID --value").strip()
+
+    run = playbook(
+        str(ROOT / "molecule/kubeadm/playbooks/tampered_bundle.yml"),
+        "-e", f"tampered_bundle_node={WORKERS[0]}",
+        "-e", f"tampered_bundle_dir={tmp_path / 'bundle'}",
+        "-e", f"tampered_bundle_node_dir={staging}",
+        "-e", f"bundle_install_sums_sha256={pin}",
+    )
+    output = " ".join(run.stdout.split())
+    assert run.returncode != 0, output[-2000:]
+    assert "is not the one pinned, nothing installed" in output, output[-2000:]
+    digest = hashlib.sha256(copied_sums.encode()).hexdigest()
+    assert f"its SHA256SUMS has sha256 {digest}, bundle_install_sums_sha256 says {pin}" in output, output[-2000:]
+    assert not worker.file(staging).exists
     assert installed_state(worker) == before
     assert run_ok(worker, "systemctl show containerd --property MainPID --value").strip() == containerd_pid

@@ -1,4 +1,4 @@
-"""The download source against a loopback HTTP server serving the built bundle's binaries in the
+"""The download source against a loopback HTTPS server serving the built bundle's binaries in the
 official release layout (dl.k8s.io and each project's GitHub releases, under MIRROR/HOST/PATH):
 it must reproduce the built bundle file for file, less MetalLB (which publishes no release
 binaries) and the monitoring images (built from source only), and refuse a tampered file with
@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from bundler.download import mirrored
 from bundler.oci import extract_file
 from bundler.recipes import GO_COMPONENTS
 from bundler.versions import load
-from fixtures.release_server import serve, tgz
+from fixtures.release_server import serve_https, tgz
 
 ROOT = Path(__file__).resolve().parents[3]
 VERSIONS = load(ROOT / "bundle" / "versions.yml")
@@ -39,7 +40,7 @@ def _release_tree(bundle: Path, manifest: dict, www: Path) -> dict[str, Path]:
         return VERSIONS.download[key].format(version=version, bare=version.lstrip("v"), arch=arch, name=name)
 
     def put(target: str, data: bytes) -> Path:
-        path = www / mirrored(target, "m").split("/", 1)[1]
+        path = www / mirrored(target, "https://m").removeprefix("https://m/")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         return path
@@ -77,10 +78,16 @@ def _release_tree(bundle: Path, manifest: dict, www: Path) -> dict[str, Path]:
     return published
 
 
-def _build(mirror: str, out: Path) -> subprocess.CompletedProcess:
+def _build(mirror: str, ca_file: Path, out: Path) -> subprocess.CompletedProcess:
+    # The mirror's certificate comes from the test's own CA; the machine's CAs stay trusted beside
+    # it (the go command, which the build runs, reads SSL_CERT_FILE too).
+    system = Path(ssl.get_default_verify_paths().openssl_cafile)
+    trusted = ca_file.with_name("trusted.pem")
+    trusted.write_bytes((system.read_bytes() if system.is_file() else b"") + ca_file.read_bytes())
     return subprocess.run(
         [sys.executable, ROOT / "scripts/bundle.py", "--cache", CACHE, "build", "--source", "download",
          "--mirror", mirror, "--out", out],
+        env={**os.environ, "SSL_CERT_FILE": str(trusted)},
         capture_output=True, text=True, timeout=1800, check=False,
     )
 
@@ -98,8 +105,8 @@ def release(bundle_dir, tmp_path_factory):
 
 def test_download_source_reproduces_the_built_bundle_less_metallb_and_monitoring(bundle_dir, release, tmp_path):
     www, _ = release
-    with serve(www) as mirror:
-        result = _build(mirror, tmp_path / "bundle")
+    with serve_https(www, tmp_path / "certs") as (mirror, ca_file):
+        result = _build(mirror, ca_file, tmp_path / "bundle")
     assert result.returncode == 0, result.stderr[-3000:]
     left_out = [c.name for c in GO_COMPONENTS if not c.release_binaries]
     assert left_out == ["metallb", "prometheus", "node_exporter", "kube_state_metrics", "alertmanager"]
@@ -128,8 +135,8 @@ def test_download_source_refuses_a_tampered_file(release, tmp_path):
     original = kubeadm.read_bytes()
     kubeadm.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
     try:
-        with serve(www) as mirror:
-            result = _build(mirror, tmp_path / "bundle")
+        with serve_https(www, tmp_path / "certs") as (mirror, ca_file):
+            result = _build(mirror, ca_file, tmp_path / "bundle")
     finally:
         kubeadm.write_bytes(original)
     assert result.returncode == 1

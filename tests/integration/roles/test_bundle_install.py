@@ -1,6 +1,8 @@
 """The bundle_install role run by real Ansible on this machine (connection local) with a small bundle
 of its own: check mode on a node that has nothing yet, the install, the rerun, and a tampered file
-refused in check mode as in a real run. (On real nodes: molecule/kubeadm/tests/test_bundle.py.)"""
+refused in check mode as in a real run; with SHA256SUMS pinned (bundle_install_sums_sha256), a file
+changed together with its line in SHA256SUMS refused before anything is copied, which without the pin
+goes through. (On real nodes: molecule/kubeadm/tests/test_bundle.py.)"""
 
 from __future__ import annotations
 
@@ -78,3 +80,62 @@ def test_check_mode_refuses_a_tampered_bundle_file_naming_it(lab):
     # Only the tampered file: the intact one, not copied either, is not "got no file".
     assert "bin/other (expected" in output and "bin/tool (expected" not in output, output[-3000:]
     assert not (lab / "installed").exists()
+
+
+def sums_digest(lab: Path) -> str:
+    return hashlib.sha256((lab / "bundle" / "SHA256SUMS").read_bytes()).hexdigest()
+
+
+def tamper_with_matching_line(lab: Path, path: str, data: bytes) -> None:
+    """What SHA256SUMS alone cannot catch: the file changed and its line rewritten to match."""
+    (lab / "bundle" / path).write_bytes(data)
+    sums = lab / "bundle" / "SHA256SUMS"
+    lines = [line for line in sums.read_text().splitlines() if not line.endswith(f"  {path}")]
+    sums.write_text("\n".join([*lines, f"{hashlib.sha256(data).hexdigest()}  {path}"]) + "\n")
+
+
+def test_a_pinned_bundle_installs(lab):
+    code, counts, output = run(lab, "-e", f"bundle_install_sums_sha256={sums_digest(lab).upper()}")
+    assert code == 0, output[-3000:]
+    assert counts["changed"] > 0
+    assert (lab / "installed" / "tool").read_bytes() == FILES["bin/tool"]
+
+
+def test_a_file_changed_with_its_line_is_refused_when_pinned_before_anything_is_copied(lab):
+    pin = sums_digest(lab)
+    tamper_with_matching_line(lab, "bin/other", b"#!/bin/sh\necho tampered\n")
+    for args in ((), ("--check",)):
+        code, _, output = run(lab, "-e", f"bundle_install_sums_sha256={pin}", *args)
+        assert code != 0
+        text = " ".join(output.split())
+        assert "is not the one pinned, nothing installed" in text, output[-3000:]
+        assert f"its SHA256SUMS has sha256 {sums_digest(lab)}, bundle_install_sums_sha256 says {pin}" in text
+        assert not (lab / "node").exists()
+        assert not (lab / "installed").exists()
+
+
+def test_without_a_pin_a_file_changed_with_its_line_goes_through(lab):
+    """The limit the pin is there for: SHA256SUMS vouches for itself."""
+    tamper_with_matching_line(lab, "bin/other", b"#!/bin/sh\necho tampered\n")
+    code, _, output = run(lab)
+    assert code == 0, output[-3000:]
+    assert (lab / "installed" / "other").read_bytes() == b"#!/bin/sh\necho tampered\n"
+
+
+def test_a_pin_that_is_not_a_sha256_is_refused(lab):
+    code, _, output = run(lab, "-e", "bundle_install_sums_sha256=sha256:" + sums_digest(lab))
+    assert code != 0
+    assert "must be empty or 64 hexadecimal digits" in " ".join(output.split()), output[-3000:]
+    assert not (lab / "node").exists()
+
+
+def test_a_manifest_that_does_not_match_its_line_is_refused(lab):
+    sums = lab / "bundle" / "SHA256SUMS"
+    manifest = (lab / "bundle" / "manifest.json").read_bytes()
+    sums.write_text(sums.read_text() + f"{hashlib.sha256(manifest).hexdigest()}  manifest.json\n")
+    code, _, output = run(lab, "--check")
+    assert code == 0, output[-3000:]
+    (lab / "bundle" / "manifest.json").write_text(json.dumps({"images": [{"name": "evil"}], "files": {}}))
+    code, _, output = run(lab, "--check")
+    assert code != 0
+    assert "match its line in SHA256SUMS" in " ".join(output.split()), output[-3000:]

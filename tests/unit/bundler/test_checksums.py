@@ -3,7 +3,9 @@
 import hashlib
 
 import pytest
-from bundler.checksums import ChecksumError, parse_sums, upstream_digest, verify_tree, write_sums
+from bundler.checksums import ChecksumError, parse_sums, sums_digest, upstream_digest, verify_tree, write_sums
+
+import bundle
 
 
 @pytest.fixture
@@ -72,3 +74,19 @@ def test_upstream_checksum_formats(text):
 def test_upstream_checksum_file_without_the_file_is_refused():
     with pytest.raises(ChecksumError, match=r"no entry for crictl\.tgz"):
         upstream_digest(f"{DIGEST}  other.tgz\n", "crictl.tgz")
+
+
+def test_the_digest_of_sha256sums_changes_with_a_rewritten_line(tree):
+    before = sums_digest(tree)
+    assert before == hashlib.sha256((tree / "SHA256SUMS").read_bytes()).hexdigest()
+    # A tampered file with a matching line: the tree verifies, its SHA256SUMS no longer hashes the same.
+    (tree / "bin" / "kubeadm").write_bytes(b"tampered kubeadm")
+    write_sums(tree)
+    verify_tree(tree)
+    assert sums_digest(tree) != before
+
+
+def test_verify_prints_the_digest_to_pin(tree, capsys):
+    assert bundle.main(["verify", str(tree)]) == 0
+    err = capsys.readouterr().err
+    assert f"bundle_install_sums_sha256: {sums_digest(tree)}" in err, err

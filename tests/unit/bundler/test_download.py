@@ -1,25 +1,30 @@
-"""The download source against a loopback HTTP server that serves releases in the official layout:
-files whose checksum matches what the project publishes are unpacked, anything else is refused."""
+"""The download source against a loopback HTTPS server that serves releases in the official layout:
+files whose checksum matches what the project publishes are unpacked, anything else is refused, and
+so is a mirror, or an answer, that is not https://."""
 
 import hashlib
 from pathlib import Path
 
 import pytest
-from bundler.download import DownloadError, download_component, mirrored
+from bundler.download import DownloadError, download_component, fetch, mirrored
 from bundler.gobuild import check_versions
 from bundler.recipes import BY_NAME
 from bundler.versions import load
-from fixtures.release_server import serve, tgz
+from fixtures.release_server import serve, serve_https, tgz
+
+import bundle
 
 ROOT = Path(__file__).resolve().parents[3]
 VERSIONS = load(ROOT / "bundle" / "versions.yml")
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, monkeypatch):
     root = tmp_path / "www"
     root.mkdir()
-    with serve(root) as base:
+    with serve_https(root, tmp_path / "certs") as (base, ca_file):
+        # Python's default TLS context trusts what OpenSSL reads from SSL_CERT_FILE.
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
         yield root, base
 
 
@@ -30,12 +35,12 @@ def _script(text: str) -> bytes:
 
 def _publish(root: Path, url: str, data: bytes, sums_url: str, sums_text: str | None = None) -> None:
     for target, content in ((url, data), (sums_url, None)):
-        path = root / mirrored(target, "x").split("/", 1)[1]
+        path = root / mirrored(target, "https://x").removeprefix("https://x/")
         path.parent.mkdir(parents=True, exist_ok=True)
         if content is not None:
             path.write_bytes(content)
     name = url.rsplit("/", 1)[-1]
-    sums_path = root / mirrored(sums_url, "x").split("/", 1)[1]
+    sums_path = root / mirrored(sums_url, "https://x").removeprefix("https://x/")
     if sums_text is None:
         sums_text = f"{hashlib.sha256(data).hexdigest()}  {name}\n"
     sums_path.write_text(sums_text)
@@ -46,10 +51,49 @@ def _url(key, version, name=""):
 
 
 def test_mirrored_url_keeps_host_and_path():
-    assert mirrored("https://dl.k8s.io/release/v1/bin/kubeadm", "http://127.0.0.1:8/") == (
-        "http://127.0.0.1:8/dl.k8s.io/release/v1/bin/kubeadm"
+    assert mirrored("https://dl.k8s.io/release/v1/bin/kubeadm", "https://127.0.0.1:8/") == (
+        "https://127.0.0.1:8/dl.k8s.io/release/v1/bin/kubeadm"
     )
     assert mirrored("https://dl.k8s.io/a", None) == "https://dl.k8s.io/a"
+
+
+@pytest.mark.parametrize("mirror", ["http://mirror.example/", "HTTP://mirror.example", "ftp://mirror.example",
+                                    "mirror.example"])
+def test_a_mirror_that_is_not_https_is_refused(mirror):
+    with pytest.raises(DownloadError, match=r"only https:// mirrors are accepted"):
+        mirrored("https://dl.k8s.io/a", mirror)
+
+
+def test_bundle_build_refuses_an_http_mirror_before_it_builds_anything(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bundle.main(["--cache", "/nonexistent", "build", "--source", "download", "--mirror", "http://127.0.0.1:9/"])
+    assert stopped.value.code == 2
+    assert "only https:// mirrors are accepted" in capsys.readouterr().err
+
+
+def test_a_plain_http_server_is_not_fetched_from(tmp_path):
+    with serve(tmp_path) as base, pytest.raises(DownloadError, match=r"over https:// only"):
+        fetch(f"{base}/anything")
+
+
+def test_an_answer_redirected_off_https_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "kubeadm").write_bytes(b"from plain http")
+    with serve(tmp_path / "plain") as plain, serve_https(
+        tmp_path / "plain", tmp_path / "certs", redirects={"/kubeadm": f"{plain}/kubeadm"}
+    ) as (base, ca_file):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        with pytest.raises(DownloadError, match=r"redirected to http://127\.0\.0\.1:\d+/kubeadm, not https://"):
+            fetch(f"{base}/kubeadm")
+
+
+def test_a_server_whose_certificate_is_not_trusted_is_refused(server, monkeypatch):
+    root, base = server
+    (root / "file").write_bytes(b"data")
+    assert fetch(f"{base}/file") == b"data"
+    monkeypatch.delenv("SSL_CERT_FILE")
+    with pytest.raises(DownloadError, match=r"CERTIFICATE_VERIFY_FAILED"):
+        fetch(f"{base}/file")
 
 
 def test_an_archive_release_is_verified_and_unpacked(server, tmp_path):
@@ -97,7 +141,7 @@ def test_a_tampered_file_is_refused_and_nothing_written(server, tmp_path):
     genuine = tgz({"bin/containerd": _script("genuine")})
     _publish(root, _url("containerd", version), genuine, _url("containerd_sha256", version))
     tampered = tgz({"bin/containerd": _script("tampered")})
-    (root / mirrored(_url("containerd", version), "x").split("/", 1)[1]).write_bytes(tampered)
+    (root / mirrored(_url("containerd", version), "https://x").removeprefix("https://x/")).write_bytes(tampered)
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(DownloadError, match=r"checksum mismatch for .*containerd-.*linux-amd64\.tar\.gz"):
