@@ -117,6 +117,8 @@ ETCD = GoComponent(
     renames={"server": "etcd"},
     ldflags=lambda version, date: ["-s", "-w"],
     sibling_version=lambda v: v,
+    # The control plane's backups (roles/etcd_backup) run them on the node; etcd itself runs in its image.
+    node_binaries=("etcdctl", "etcdutl"),
     checks={
         "etcd": VersionCheck(("--version",), lambda v: f"etcd Version: {v[1:]}"),
         "etcdctl": VersionCheck(("version",), lambda v: f"etcdctl version: {v[1:]}"),

@@ -8,7 +8,8 @@ test_guards.py too, after test_cluster.py: its refused resets need doing once, a
 it takes down and brings back is checked again by the second verify's test_cluster.py.
 test_day2.py and then test_apps.py run in the second only: the day-2 checks drain nodes, stop
 services and roll workloads, so they start from the restarted lab, and MetalLB comes after them
-(ORDER, not the files' names) so that its pods change nothing they drain.
+(ORDER, not the files' names) so that its pods change nothing they drain. test_etcd.py then restores
+etcd, and test_cert_expiry.py, last, lets every certificate end and has recover.yml bring the lab back.
 side_effect.yml leaves a mark in Molecule's ephemeral directory; create.yml removes it. Molecule
 names every test file on pytest's command line, which collect_ignore does not filter, so the files
 are deselected here (pytest reports them as deselected, never as skipped)."""
@@ -18,9 +19,9 @@ from pathlib import Path
 
 RESTARTED = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "nodes-restarted"
 FIRST_VERIFY_ONLY = {"test_bundle.py", "test_network_shape.py", "test_guards.py"}
-SECOND_VERIFY_ONLY = {"test_day2.py", "test_apps.py"}
+SECOND_VERIFY_ONLY = {"test_day2.py", "test_apps.py", "test_etcd.py", "test_cert_expiry.py"}
 ORDER = ["test_bundle.py", "test_network_shape.py", "test_cluster.py", "test_guards.py", "test_day2.py",
-         "test_apps.py"]
+         "test_apps.py", "test_etcd.py", "test_cert_expiry.py"]
 
 
 def pytest_collection_modifyitems(config, items):
