@@ -42,7 +42,7 @@ from fixtures.test_image import PORT as TEST_PORT
 sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.k8s_lab.lab.plugins.module_utils.cert_expiry import KUBEADM_NODE_FILES
 
-LIFETIME = "2m30s"
+LIFETIME = "2m"
 CONFIG = "/etc/kubernetes/kubeadm-config.yaml"
 SHORT_CONFIG = "/root/kubeadm-short-lived.yaml"
 NAMESPACE = "year-one"
