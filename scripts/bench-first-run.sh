@@ -33,6 +33,9 @@ DEBIAN_FRONTEND=noninteractive apt-get autoremove -y -qq >/dev/null
 rm -rf "$clone"
 git clone -q "$project" "$clone"
 cd "$clone"
+# As a newcomer's shell has them: not this repository's settings, which make exports to its recipes
+# (the plain site.yml below would read this repository's ansible.cfg and inventory, not the clone's).
+unset ANSIBLE_CONFIG CONTAINERS_CONF
 
 start=$SECONDS
 PIP_NO_CACHE_DIR=1 LAB_BUNDLE_CACHE="$clone/.bundle-cache" make lab
