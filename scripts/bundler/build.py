@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -144,6 +145,15 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
     date = release_date(ctx)
     epoch = int(datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp())
     progress.say(f"source: {source}; cache: {cache}; Kubernetes {versions.kubernetes}")
+    # kube-proxy's Debian base (debootstrap) waits on the mirror and the disk, the compiles on the CPU:
+    # it is made beside them, from the start (half a minute saved on a cold first run).
+    base_pool = ThreadPoolExecutor(max_workers=1)
+    base_layer = base_pool.submit(
+        artifacts.cached, cache, "kube-proxy-base",
+        artifacts.key("rootfs", rootfs.SUITE, rootfs.PACKAGES, rootfs.PRUNE, epoch),
+        lambda tmp: rootfs.build_layer(repo, cache, tmp / "layer.tar", epoch),
+    )
+    base_pool.shutdown(wait=False)
 
     # Worth it only when Kubernetes, the long compile, is to be built.
     kubernetes_key = component_key(ctx, KUBERNETES, versions.kubernetes, date)
@@ -184,10 +194,7 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
     built["pause"] = (pause_dir, pause_sums, pause_version)
 
     binaries = {name: (path / name, sums[name]) for path, sums, _ in built.values() for name in sums}
-    base_dir, base_sums = artifacts.cached(
-        cache, "kube-proxy-base", artifacts.key("rootfs", rootfs.SUITE, rootfs.PACKAGES, rootfs.PRUNE, epoch),
-        lambda tmp: rootfs.build_layer(repo, cache, tmp / "layer.tar", epoch),
-    )
+    base_dir, base_sums = base_layer.result()
     image_files = {}
     for ref in references:
         image_files[ref] = _image(ctx, ref, binaries, base_dir / "layer.tar", base_sums["layer.tar"], date, epoch)
