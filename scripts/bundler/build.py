@@ -360,13 +360,33 @@ def _assemble(ctx: Context, out: Path, built: dict, image_files: dict, reference
     }
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     write_sums(work, known)
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    work.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_contents(out, work)
     return manifest
 
 
-__all__ = ["MANIFEST", "SUMS_FILE", "build_bundle"]
+def replace_contents(out: Path, work: Path) -> None:
+    """out takes what work holds, and work is gone. out stays the same directory (the same inode):
+    podman nodes bind-mount it (scripts/lab-podman.py), and a mount of a directory renamed away
+    would go on showing the old one, deleted, after every `make bundle`. SHA256SUMS leaves first and
+    comes back last, so that a reader in between finds no bundle (the roles refuse a directory
+    without SHA256SUMS) or one whose files do not match it (refused before anything is installed),
+    never a mix that passes."""
+    if not out.is_dir():
+        work.rename(out)
+        return
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    old.mkdir()
+    if (out / SUMS_FILE).exists():
+        (out / SUMS_FILE).rename(old / SUMS_FILE)
+    for entry in list(out.iterdir()):
+        entry.rename(old / entry.name)
+    for entry in list(work.iterdir()):
+        if entry.name != SUMS_FILE:
+            entry.rename(out / entry.name)
+    (work / SUMS_FILE).rename(out / SUMS_FILE)
+    work.rmdir()
+    shutil.rmtree(old)
+
+
+__all__ = ["MANIFEST", "SUMS_FILE", "build_bundle", "replace_contents"]
