@@ -95,7 +95,7 @@ def test_the_projects_cache_is_no_bundle(tmp_path):
 def test_a_bundle_without_its_sha256sums_is_refused(tmp_path):
     bundle = make_bundle(tmp_path / "bundle")
     (bundle / "SHA256SUMS").unlink()
-    with pytest.raises(lab_podman.LabError, match="needs manifest.json and SHA256SUMS"):
+    with pytest.raises(lab_podman.LabError, match=r"needs manifest\.json and SHA256SUMS"):
         lab_podman.mountable_bundle(bundle)
 
 
