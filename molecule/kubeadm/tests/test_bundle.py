@@ -408,5 +408,5 @@ def test_a_node_that_sees_another_bundle_is_refused_before_the_gate(view):
     controller = hashlib.sha256((BUNDLE / "SHA256SUMS").read_bytes()).hexdigest()
     output = refused_in_place(worker, view)
     assert f"does not see the bundle at {BUNDLE} at {view}, nothing installed" in output, output[-2000:]
-    assert f"has sha256 {seen}, the controller's SHA256SUMS has sha256 {controller}" in output, output[-2000:]
+    assert f"has sha256 {seen}, the SHA256SUMS on the controller has sha256 {controller}" in output, output[-2000:]
     assert "SHA256SUMS mismatch" not in output

@@ -207,7 +207,7 @@ def test_mounted_refuses_a_node_that_sees_another_bundle_before_the_gate(lab):
     assert "localhost does not see the bundle at" in text, output[-3000:]
     assert f"its {view}/SHA256SUMS has sha256 {hashlib.sha256((view / 'SHA256SUMS').read_bytes()).hexdigest()}" \
         in text, output[-3000:]
-    assert f"the controller's SHA256SUMS has sha256 {sums_digest(lab)}" in text
+    assert f"the SHA256SUMS on the controller has sha256 {sums_digest(lab)}" in text
     assert "SHA256SUMS mismatch" not in text
     assert not (lab / "installed").exists()
 
