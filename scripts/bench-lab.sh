@@ -44,6 +44,8 @@ before_tree=$work/before-tree
 current_lab=""
 
 remove_before_tree() {
+  # A worktree whose directory went missing (an interrupted run) is only forgotten.
+  git -C "$project" worktree prune
   if git -C "$project" worktree list --porcelain | grep -qx "worktree $before_tree"; then
     git -C "$project" worktree remove --force "$before_tree"
   fi
