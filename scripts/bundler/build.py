@@ -146,13 +146,14 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
     epoch = int(datetime.fromisoformat(date.replace("Z", "+00:00")).timestamp())
     progress.say(f"source: {source}; cache: {cache}; Kubernetes {versions.kubernetes}")
     # kube-proxy's Debian base (debootstrap) waits on the mirror and the disk, the compiles on the CPU:
-    # it is made beside them, from the start (half a minute saved on a cold first run).
+    # it is made beside them, from the start (half a minute saved on a cold first run). A missing
+    # debootstrap is said now, not when the thread's result is read after the compiles.
+    base_key = artifacts.key("rootfs", rootfs.SUITE, rootfs.PACKAGES, rootfs.PRUNE, epoch)
+    if artifacts.lookup(cache, "kube-proxy-base", base_key) is None:
+        rootfs.require_debootstrap()
     base_pool = ThreadPoolExecutor(max_workers=1)
-    base_layer = base_pool.submit(
-        artifacts.cached, cache, "kube-proxy-base",
-        artifacts.key("rootfs", rootfs.SUITE, rootfs.PACKAGES, rootfs.PRUNE, epoch),
-        lambda tmp: rootfs.build_layer(repo, cache, tmp / "layer.tar", epoch),
-    )
+    base_layer = base_pool.submit(artifacts.cached, cache, "kube-proxy-base", base_key,
+                                  lambda tmp: rootfs.build_layer(repo, cache, tmp / "layer.tar", epoch))
     base_pool.shutdown(wait=False)
 
     # Worth it only when Kubernetes, the long compile, is to be built.
