@@ -132,7 +132,7 @@ if [[ "$first_bundle" == true ]] || ! podman image exists "$image"; then
 [lab]     With internet, LAB_BUNDLE_SOURCE=download make lab fetches the official release files
 [lab]     instead (checked against their published checksums).
 [lab]   - the node image (Debian 12, debootstrap), alongside the bundle (a few minutes);
-[lab]   - the nodes, then the cluster with site.yml (about 3 minutes).
+[lab]   - the nodes, then the cluster with site.yml (about 2 minutes).
 EOF
 fi
 
