@@ -93,6 +93,19 @@ run_unit() {
   ((bad == 0)) || failures+=("pytest: $bad failed")
 }
 
+# What a failed verify asserted, for the summary at the end (where CI's excerpt of the output ends):
+# pytest's one-line results, then the assertion lines of its FAILURES and ERRORS, first 120. Molecule
+# frames the verifier's output ("  │ " before each line).
+pytest_digest() {
+  sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^ *│ \{0,1\}//' "$1" | awk '
+    /^=+ (FAILURES|ERRORS)( |$)/ { failures = 1; next }
+    /^=+ short test summary info( |$)/ { failures = 0; summary = 1; next }
+    /^=+ / { failures = 0; summary = 0 }
+    failures && /^E / && shown < 120 { asserted = asserted $0 "\n"; shown++ }
+    summary && /^(FAILED|ERROR) / { print }
+    END { printf "%s", asserted }'
+}
+
 run_molecule() {
   local scenarios=("$@")
   if ((${#scenarios[@]} == 0)); then
@@ -100,6 +113,8 @@ run_molecule() {
       | xargs -n1 basename | sort)
   fi
   local scenario log start tests
+  # Wide enough that Molecule's frame does not fold pytest's lines (pytest_digest reads them).
+  export COLUMNS=200
   for scenario in "${scenarios[@]}"; do
     log="$results_dir/molecule-$scenario.log"
     start=$SECONDS
@@ -112,6 +127,7 @@ run_molecule() {
     else
       fail "molecule $scenario ($((SECONDS - start)) s)"
       sed 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 80
+      pytest_digest "$log" >"$results_dir/digest-$scenario.txt"
     fi
   done
 }
@@ -132,6 +148,11 @@ case "$stage" in
 esac
 
 echo
+for digest in "$results_dir"/digest-*.txt; do
+  [[ -s "$digest" ]] || continue
+  echo "=== $(basename "$digest" .txt) ==="
+  cat "$digest"
+done
 for failure in "${failures[@]}"; do
   echo "failed: $failure"
 done
