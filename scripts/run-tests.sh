@@ -65,6 +65,13 @@ run_lint() {
     check "ansible-doc $type $(basename "${plugin%.*}")" \
       ansible-doc -t "$type" "k8s_lab.lab.$(basename "${plugin%.*}")"
   done
+  # Every role's meta/argument_specs.yml, as ansible-doc renders it for a user.
+  local role
+  for role in roles/*/meta/argument_specs.yml; do
+    role=${role#roles/}
+    role=${role%%/*}
+    check "ansible-doc role $role" ansible-doc -t role -r roles "$role"
+  done
   if command -v vagrant >/dev/null; then
     check "vagrant validate" vagrant validate
   fi
