@@ -93,11 +93,14 @@ run_unit() {
   ((bad == 0)) || failures+=("pytest: $bad failed")
 }
 
+# A log as text: without the colour codes Molecule and pytest write.
+plain() { sed 's/\x1b\[[0-9;]*m//g' "$1"; }
+
 # What a failed verify asserted, for the summary at the end (where CI's excerpt of the output ends):
 # pytest's one-line results, then the assertion lines of its FAILURES and ERRORS, first 120. Molecule
 # frames the verifier's output ("  │ " before each line).
 pytest_digest() {
-  sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^ *│ \{0,1\}//' "$1" | awk '
+  plain "$1" | sed 's/^ *│ \{0,1\}//' | awk '
     /^=+ (FAILURES|ERRORS)( |$)/ { failures = 1; next }
     /^=+ short test summary info( |$)/ { failures = 0; summary = 1; next }
     /^=+ / { failures = 0; summary = 0 }
@@ -121,12 +124,12 @@ run_molecule() {
     molecule test -s "$scenario" >"$log" 2>&1
     local rc=$?
     # testinfra's closing lines, one per verify step of the scenario.
-    tests=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+    tests=$(plain "$log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
     if ((rc == 0)); then
       pass "molecule $scenario: $tests testinfra checks ($((SECONDS - start)) s)" "$((tests > 0 ? tests : 1))"
     else
       fail "molecule $scenario ($((SECONDS - start)) s)"
-      sed 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 80
+      plain "$log" | tail -n 80
       pytest_digest "$log" >"$results_dir/digest-$scenario.txt"
     fi
   done
