@@ -1,4 +1,5 @@
-"""The topology file: what it computes, what it refuses, and that Ansible and Vagrant agree."""
+"""The topology file: what it computes, what it refuses, and what the plugin gives Ansible and, as a
+program, everything else (tests/render/test_vagrant_topology.py holds the Vagrantfile to it)."""
 
 import configparser
 import json
@@ -393,36 +394,6 @@ def test_ansible_inventory_names_podman_among_the_providers(tmp_path):
     result = run_inventory(tmp_path, provider="hyperv")
     assert result.returncode != 0
     assert "podman" in result.stderr
-
-
-def vagrant_machines(project):
-    result = subprocess.run(["vagrant", "status", "--machine-readable"], capture_output=True, text=True,
-                            cwd=project, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(project)})
-    return result, sorted({line.split(",")[1] for line in result.stdout.splitlines() if ",state," in line})
-
-
-def test_vagrant_defines_the_same_machines(tmp_path):
-    result = run_inventory(tmp_path, workers=2)
-    assert result.returncode == 0, result.stderr
-    (tmp_path / "Vagrantfile").write_text((ROOT / "Vagrantfile").read_text())
-    status, machines = vagrant_machines(tmp_path)
-    assert machines == ["m-k8s", "w1-k8s", "w2-k8s"], status.stderr
-
-
-def test_vagrant_stops_on_a_bad_setting(tmp_path):
-    run_inventory(tmp_path, workers=0)
-    (tmp_path / "Vagrantfile").write_text((ROOT / "Vagrantfile").read_text())
-    status, _ = vagrant_machines(tmp_path)
-    assert status.returncode != 0
-    assert "workers: must be between 1 and 154" in status.stdout + status.stderr
-
-
-def test_vagrant_points_podman_at_make_lab(tmp_path):
-    run_inventory(tmp_path, provider="podman")
-    (tmp_path / "Vagrantfile").write_text((ROOT / "Vagrantfile").read_text())
-    status, _ = vagrant_machines(tmp_path)
-    assert status.returncode != 0
-    assert "provider: podman runs the nodes as containers" in status.stdout + status.stderr
 
 
 @pytest.mark.parametrize(("environ", "configured", "recorded", "expected"), [
