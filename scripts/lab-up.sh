@@ -28,7 +28,6 @@ times=.cache/lab-up-times.tsv
 # The provider, what decided it, and the nodes, validated as Ansible validates them (a bad setting
 # stops here, named).
 topology=$("$python" - <<'EOF'
-import os
 import sys
 
 sys.path.insert(0, "collections")
@@ -38,15 +37,10 @@ except ImportError as exc:
     sys.exit(f"Cannot read inventory/topology.yml ({exc}); run 'make setup-lab'")
 path = "inventory/topology.yml"
 try:
-    settings = lab_topology.read_settings(path)
-    topology = lab_topology.build_topology(settings)
-    with open(path, encoding="utf-8") as handle:
-        import yaml
-        configured = (yaml.safe_load(handle) or {}).get("provider")
+    lab = lab_topology.describe(path)
 except (OSError, lab_topology.TopologyError) as exc:
     sys.exit(f"{path}: {exc}")
-provider, source = lab_topology.provider_source(configured, lab_topology.project_dir_of(path), os.environ)
-print(provider, source, topology.nodes[0].ip, len(topology.nodes) - 1)
+print(lab["provider"], lab["provider_source"], lab["nodes"][0]["ip"], len(lab["nodes"]) - 1)
 EOF
 )
 read -r requested source master_ip workers <<<"$topology"

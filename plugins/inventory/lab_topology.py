@@ -1,4 +1,9 @@
-"""Inventory plugin that turns the lab's topology file into hosts, groups and lab_* variables."""
+"""Inventory plugin that turns the lab's topology file into hosts, groups and lab_* variables.
+
+It is the one reader of inventory/topology.yml. Scripts and tests import it as Ansible does
+(ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology); the Vagrantfile runs this file as
+a program, `python plugins/inventory/lab_topology.py [FILE]`, which prints the lab as JSON (describe()
+below) and needs Python 3 with PyYAML only, no Ansible (a Windows host has none)."""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ DOCUMENTATION = r"""
 name: lab_topology
 version_added: "1.0.0"
 author: k8s-lab (!UNKNOWN)
-short_description: The k8s-lab nodes, read from the topology file the Vagrantfile also reads
+short_description: The k8s-lab nodes, read from the lab's topology file
 description:
   - Reads C(inventory/topology.yml), the single source of truth for the lab, and defines
     C(m-k8s) and C(w1-k8s) ... C(wN-k8s) with their lab addresses and SSH settings.
+  - It is the only code that reads that file. The Vagrantfile runs this plugin's file as a program
+    (C(python plugins/inventory/lab_topology.py)), which prints the nodes, their addresses,
+    forwarded SSH ports, CPUs and memory, and the Vagrant box, as JSON; it needs Python 3 with
+    PyYAML, not Ansible.
   - The nodes are Vagrant VMs (providers C(virtualbox), C(libvirt)) or systemd containers on a
     podman bridge (provider C(podman), started by C(scripts/lab-podman.py)).
   - Groups are C(control_plane), C(workers) and their parent C(k8s_cluster).
@@ -62,15 +71,17 @@ options:
     type: bool
     default: false
   box:
-    description: Vagrant box (read by the Vagrantfile only).
+    description: Vagrant box (used by the Vagrantfile only).
     type: str
     default: bento/rockylinux-9
   box_version:
-    description: Vagrant box version (read by the Vagrantfile only).
+    description:
+      - Vagrant box version or constraint, quoted (used by the Vagrantfile only); empty for the
+        newest.
     type: str
     default: ""
   vm_group:
-    description: VirtualBox group of the VMs (read by the Vagrantfile only).
+    description: VirtualBox group of the VMs, starting with C(/) (used by the Vagrantfile only).
     type: str
     default: /k8s-lab
   master_cpus:
@@ -157,16 +168,26 @@ workers: 2
 subnet: 192.168.56.0/24
 """
 
+import argparse
+import dataclasses
 import difflib
 import ipaddress
+import json
 import os
 import re
 import socket
+import sys
 from dataclasses import dataclass, field
 
 import yaml
-from ansible.errors import AnsibleParserError
-from ansible.plugins.inventory import BaseInventoryPlugin
+
+if __name__ == "__main__":
+    # Run as a program (main() below): the nodes for the Vagrantfile, on a host that may have no
+    # Ansible at all. The same on every host, so the tests that run it prove the Ansible-free path.
+    BaseInventoryPlugin = object
+else:
+    from ansible.errors import AnsibleParserError
+    from ansible.plugins.inventory import BaseInventoryPlugin
 
 PLUGIN_NAME = "k8s_lab.lab.lab_topology"
 MASTER_NAME = "m-k8s"
@@ -195,8 +216,10 @@ PIN_RE = re.compile(r"^v1\.\d+\.\d+$")
 # bundle/versions.yml (scripts/bundle.py builds exactly that, and checks this file against it with
 # kubernetes_minor() below). The plugin runs from the collection, whose root is the repository
 # (plugins/inventory/ is two levels down; galaxy.yml keeps bundle/versions.yml in a built collection).
-VERSIONS_FILE = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "bundle", "versions.yml")
+COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+VERSIONS_FILE = os.path.join(COLLECTION_ROOT, "bundle", "versions.yml")
+# The lab's topology, what the program reads when given no file.
+TOPOLOGY_FILE = os.path.join(COLLECTION_ROOT, "inventory", "topology.yml")
 # Networks no lab range may touch: a pod, service or node address there would be unroutable or
 # mean something else to every host. (0.0.0.0/8 is "this network"; 240.0.0.0/4 holds the limited
 # broadcast address 255.255.255.255.)
@@ -238,6 +261,8 @@ class Topology:
     group_vars: dict = field(default_factory=dict)
     # Podman nodes in the shape of Vagrant VMs (podman_nat_interface).
     nat_interface: bool = False
+    # What only the Vagrantfile uses: box, box_version, vm_group.
+    vagrant: dict = field(default_factory=dict)
 
 
 def _network(settings: dict, key: str) -> ipaddress.IPv4Network:
@@ -256,6 +281,23 @@ def _positive(settings: dict, key: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise TopologyError(f"{key}: must be a whole number >= {minimum} (got {value!r})")
     return value
+
+
+def _text(settings: dict, key: str) -> str:
+    value = settings[key]
+    if not isinstance(value, str):
+        raise TopologyError(f"{key}: must be text; quote it (got {value!r})")
+    return value
+
+
+def _vagrant(settings: dict) -> dict:
+    """The Vagrant box and the VirtualBox group of the VMs."""
+    vagrant = {key: _text(settings, key) for key in VAGRANT_SETTINGS}
+    if not vagrant["box"].strip():
+        raise TopologyError("box: names no Vagrant box")
+    if not vagrant["vm_group"].startswith("/"):
+        raise TopologyError(f"vm_group: a VirtualBox group starts with / (got {vagrant['vm_group']!r})")
+    return vagrant
 
 
 def _port(settings: dict, key: str) -> int:
@@ -412,7 +454,7 @@ def build_topology(settings: dict, pinned: str | None = None) -> Topology:
         # none ("") and get their files copied over SSH.
         "lab_node_bundle_dir": NODE_BUNDLE_DIR if provider == "podman" else "",
     }
-    return Topology(nodes=nodes, group_vars=group_vars, nat_interface=nat_interface)
+    return Topology(nodes=nodes, group_vars=group_vars, nat_interface=nat_interface, vagrant=_vagrant(settings))
 
 
 def podman_paths(project_dir: str) -> dict:
@@ -458,10 +500,13 @@ def connection_vars(node: Node, mode: str, provider: str, project_dir: str, loca
             "ansible_ssh_private_key_file": key}
 
 
+VAGRANT_SETTINGS = ("box", "box_version", "vm_group")
+# What build_topology reads: every option of a topology file but plugin, connection and project_dir.
 SETTINGS = (
     "workers", "kubernetes_version", "provider", "master_cpus", "master_memory", "worker_cpus",
     "worker_memory", "subnet", "loadbalancer_first", "loadbalancer_last", "pod_cidr",
     "service_cidr", "master_ssh_port", "worker_ssh_port_base", "podman_nat_interface",
+    *VAGRANT_SETTINGS,
 )
 
 
@@ -491,18 +536,47 @@ def check_known_keys(data: dict, known) -> None:
         raise TopologyError("; ".join(problems))
 
 
-def read_settings(path: str, environ: dict | None = None) -> dict:
-    """The settings of a topology file with the plugin's defaults and the provider decided as the
-    plugin decides it, for scripts that run outside Ansible (scripts/lab-podman.py, scripts/lab-up.sh)."""
-    environ = os.environ if environ is None else environ
+def _load(path: str) -> dict:
     with open(path, encoding="utf-8") as handle:
         data = yaml.safe_load(handle) or {}
-    if not isinstance(data, dict) or data.get("plugin") != PLUGIN_NAME:
+    return data if isinstance(data, dict) else {}
+
+
+def read_settings(path: str, environ: dict | None = None) -> dict:
+    """The settings of a topology file with the plugin's defaults and the provider decided as the
+    plugin decides it: what build_topology reads, for the plugin and for every script and test."""
+    environ = os.environ if environ is None else environ
+    data = _load(path)
+    if data.get("plugin") != PLUGIN_NAME:
         raise TopologyError(f"plugin: {path} is not a lab_topology file (plugin: {PLUGIN_NAME})")
     check_known_keys(data, documented_options())
     settings = option_defaults()
     settings.update({key: data[key] for key in SETTINGS if key in data})
     return {**settings, "provider": decide_provider(settings["provider"], project_dir_of(path, environ), environ)}
+
+
+def read_topology(path: str, environ: dict | None = None) -> Topology:
+    """The lab a topology file describes, validated: its nodes and lab_* variables."""
+    return build_topology(read_settings(path, environ))
+
+
+def describe(path: str, environ: dict | None = None) -> dict:
+    """The lab a topology file describes, as JSON-ready data for programs outside Ansible (what
+    `python plugins/inventory/lab_topology.py` prints for the Vagrantfile): every node with its role,
+    lab address, forwarded SSH port, CPUs and memory; the Vagrant box and VirtualBox group; the lab
+    subnet; the provider this plugin decides, what decided it and what the file itself says."""
+    environ = os.environ if environ is None else environ
+    topology = read_topology(path, environ)
+    configured = _load(path).get("provider")
+    provider, source = provider_source(configured, project_dir_of(path, environ), environ)
+    return {
+        "provider": provider,
+        "provider_source": source,
+        "provider_configured": configured,
+        "subnet": topology.group_vars["lab_subnet"],
+        "vagrant": topology.vagrant,
+        "nodes": [dataclasses.asdict(node) for node in topology.nodes],
+    }
 
 
 def recorded_provider(project_dir: str) -> str:
@@ -536,9 +610,7 @@ def project_dir_of(path: str, environ=None) -> str:
     """The project directory of a topology file, decided as the plugin decides it: the file's
     project_dir, then LAB_PROJECT_DIR, then the parent of the inventory directory."""
     environ = os.environ if environ is None else environ
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
-    return (data.get("project_dir") or environ.get("LAB_PROJECT_DIR")
+    return (_load(path).get("project_dir") or environ.get("LAB_PROJECT_DIR")
             or os.path.dirname(os.path.dirname(os.path.abspath(path))))
 
 
@@ -550,22 +622,17 @@ class InventoryModule(BaseInventoryPlugin):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        config = self._read_config_data(path)
+        # Ansible's own reading of the file sets the options that are no topology (connection).
+        self._read_config_data(path)
         project_dir = project_dir_of(path)
-        settings = {key: self.get_option(key) for key in SETTINGS}
-        settings["provider"] = decide_provider(settings["provider"], project_dir, os.environ)
-        # The value as written: Ansible turns an option of type str given as the number 1.4 into
-        # "1.4", which would hide an unquoted 1.40.
-        if "kubernetes_version" in config:
-            settings["kubernetes_version"] = config["kubernetes_version"]
         try:
-            # What Ansible knows as this plugin's options (DOCUMENTATION's, and those of any
-            # documentation fragment it extends, such as constructed's compose or keyed_groups):
-            # Ansible itself ignores any other key of the file.
-            check_known_keys(config, set(documented_options()) | set(self.option_definitions))
-            topology = build_topology(settings)
+            # The topology as every script reads it, not through get_option: Ansible would turn an
+            # option of type str given as the number 1.4 into "1.4" (hiding an unquoted 1.40), and
+            # ignores keys that are no option.
+            topology = read_topology(path)
         except TopologyError as exc:
             raise AnsibleParserError(f"{path}: {exc}") from exc
+        provider = topology.group_vars["lab_provider"]
 
         mode = self.get_option("connection")
         local_name = socket.gethostname().split(".")[0]
@@ -584,6 +651,26 @@ class InventoryModule(BaseInventoryPlugin):
             group = "control_plane" if node.role == "control_plane" else "workers"
             self.inventory.add_host(node.name, group=group)
             host_vars = {"lab_node_ip": node.ip, "lab_node_role": node.role}
-            host_vars.update(connection_vars(node, mode, settings["provider"], project_dir, local_name))
+            host_vars.update(connection_vars(node, mode, provider, project_dir, local_name))
             for key, value in host_vars.items():
                 self.inventory.set_variable(node.name, key, value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python plugins/inventory/lab_topology.py [FILE]`: the lab FILE (default: this collection's
+    inventory/topology.yml) describes, as one JSON object (describe()), or {"error": "FILE: setting:
+    message"} and exit status 1 when a setting is wrong."""
+    parser = argparse.ArgumentParser(prog="lab_topology.py", description="Print the lab a topology file describes.")
+    parser.add_argument("topology", nargs="?", default=TOPOLOGY_FILE, help="topology file")
+    args = parser.parse_args(argv)
+    try:
+        described = describe(args.topology)
+    except (OSError, yaml.YAMLError, TopologyError) as exc:
+        print(json.dumps({"error": f"{args.topology}: {exc}"}))
+        return 1
+    print(json.dumps(described, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

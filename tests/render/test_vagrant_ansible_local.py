@@ -20,13 +20,16 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).with_name("vagrant_provision.rb")
 PROBE = Path(__file__).with_name("interpreter_probe.yml")
-WORKERS = yaml.safe_load((REPO / "inventory" / "topology.yml").read_text()).get("workers", 3)
-NODES = ["m-k8s", *(f"w{i}-k8s" for i in range(1, WORKERS + 1))]
+# The collection k8s_lab.lab as Ansible imports it (collections/ holds the committed symlink).
+sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import read_topology
+
+NODES = [node.name for node in read_topology(str(REPO / "inventory" / "topology.yml")).nodes]
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
@@ -36,7 +39,8 @@ def provisioners() -> list[dict]:
     ruby = shutil.which("ruby")
     # Debian's vagrant package (`make setup-test`) brings ruby and installs Vagrant as its gem.
     assert ruby, "ruby is missing: install the vagrant package (make setup-test)"
-    env = dict(os.environ, VAGRANT_PROBE_WINDOWS="1")
+    # The Python that runs the inventory plugin for the Vagrantfile: this one.
+    env = dict(os.environ, VAGRANT_PROBE_WINDOWS="1", LAB_PYTHON=sys.executable)
     result = subprocess.run([ruby, str(HARNESS), str(REPO / "Vagrantfile")], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,5 +1,6 @@
 # Loads the Vagrantfile as Vagrant would on a Windows host (or not: VAGRANT_PROBE_WINDOWS=0/1) and
-# prints, as JSON, every VM with its provisioners. No VM, provider or box is involved:
+# prints, as JSON, every VM with its provisioners and with everything else the Vagrantfile gave it
+# ("config"), and what it gave every VM ("config" at the top). No VM, provider or box is involved:
 #
 #   ruby tests/render/vagrant_provision.rb Vagrantfile
 #
@@ -7,8 +8,9 @@
 # configuration class of the installed Vagrant (an option Vagrant does not know fails here), and
 # for ansible_local the real Vagrant provisioner then runs against a stand-in VM: the project folder
 # plays /vagrant (its file checks are answered from the repository), the guest has no `ansible` on
-# its PATH, and every command is recorded instead of run. Used by
-# tests/render/test_vagrant_ansible_local.py.
+# its PATH, and every command is recorded instead of run. The rest of the Vagrantfile runs for real:
+# it asks the inventory plugin for the lab. Used by tests/render/test_vagrant_ansible_local.py and
+# tests/render/test_vagrant_topology.py.
 
 require "json"
 require "vagrant"
@@ -137,9 +139,14 @@ def jsonable(value)
   end
 end
 
-vms = root.to_h.dig("children", "vm", "calls").select { |c| c["method"] == "define" }.map do |define|
+top = root.to_h
+defines, top_calls = top.dig("children", "vm", "calls").partition { |c| c["method"] == "define" }
+top["children"]["vm"]["calls"] = top_calls
+
+vms = defines.map do |define|
   name = define["args"].first.to_s
-  calls = define.dig("block", "children", "vm", "calls") || []
+  config = define["block"]
+  calls = config.dig("children", "vm", "calls") || []
   provisioners = calls.select { |c| c["method"] == "provision" }.map do |call|
     type = call["args"].first.to_s
     entry = { "type" => type, "options" => call["kwargs"] }
@@ -153,7 +160,10 @@ vms = root.to_h.dig("children", "vm", "calls").select { |c| c["method"] == "defi
     end
     entry
   end
-  { "name" => name, "provisioners" => provisioners }
+  machine = config.merge("children" => config["children"].merge(
+    "vm" => config["children"]["vm"].merge("calls" => calls.reject { |c| c["method"] == "provision" })
+  ))
+  { "name" => name, "provisioners" => provisioners, "config" => machine }
 end
 
-puts JSON.pretty_generate(jsonable({ "vagrant_version" => Vagrant::VERSION, "vms" => vms }))
+puts JSON.pretty_generate(jsonable({ "vagrant_version" => Vagrant::VERSION, "config" => top, "vms" => vms }))

@@ -18,15 +18,18 @@ import testinfra
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "plugins" / "inventory"))
+# The collection k8s_lab.lab as Ansible imports it (collections/ holds the committed symlink to the
+# repository), and the tests' fixtures.
+sys.path.insert(0, str(ROOT / "collections"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fixtures import test_image
-from lab_topology import build_topology, read_settings
+
+from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import read_topology
 
 TOPOLOGY_FILE = os.environ["LAB_TOPOLOGY"]
 PREFIX = os.environ.get("LAB_PODMAN_PREFIX", "")
-TOPOLOGY = build_topology(read_settings(TOPOLOGY_FILE))
+TOPOLOGY = read_topology(TOPOLOGY_FILE)
 NODES = {node.name: node for node in TOPOLOGY.nodes}
 MASTER = next(n.name for n in TOPOLOGY.nodes if n.role == "control_plane")
 WORKERS = [n.name for n in TOPOLOGY.nodes if n.role != "control_plane"]

@@ -31,7 +31,8 @@ import pytest
 import yaml
 from cluster import MASTER, NODES, PREFIX, ROOT, VERSIONS, WORKERS, node, playbook
 from fixtures.tampered_bundle import tamper
-from lab_topology import NODE_BUNDLE_DIR
+
+from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import NODE_BUNDLE_DIR
 
 BUNDLE = Path(os.environ.get("LAB_BUNDLE_DIR") or ROOT / ".cache" / "bundle")
 MANIFEST = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))

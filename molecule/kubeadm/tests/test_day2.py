@@ -40,7 +40,8 @@ from cluster import (
 )
 from fixtures.test_image import NAME as TEST_IMAGE
 from fixtures.test_image import PORT as TEST_PORT
-from lab_topology import build_topology, read_settings
+
+from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import read_topology
 
 NS = "day2"
 DRAINED, OTHER = WORKERS[0], WORKERS[1]
@@ -409,7 +410,7 @@ def grown(tmp_path):
     (inventory / "group_vars").symlink_to(Path(TOPOLOGY_FILE).resolve().parent / "group_vars")
     topology = inventory / "topology.yml"
     topology.write_text(yaml.safe_dump(settings))
-    new = build_topology(read_settings(str(topology))).nodes[-1]
+    new = read_topology(str(topology)).nodes[-1]
     assert new.name not in NODES
     yield topology, new
     kubectl("delete", "node", new.name, "--ignore-not-found")

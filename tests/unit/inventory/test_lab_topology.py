@@ -1,10 +1,12 @@
-"""The topology file: what it computes, what it refuses, and that Ansible and Vagrant agree."""
+"""The topology file: what it computes, what it refuses, and what the plugin gives Ansible and, as a
+program, everything else (tests/render/test_vagrant_topology.py holds the Vagrantfile to it)."""
 
 import configparser
 import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import (
     TopologyError,
     build_topology,
     connection_vars,
+    describe,
     option_defaults,
     pinned_kubernetes,
     project_dir_of,
@@ -45,6 +48,9 @@ DEFAULTS = {
     "master_ssh_port": 60010,
     "worker_ssh_port_base": 60100,
     "podman_nat_interface": False,
+    "box": "bento/rockylinux-9",
+    "box_version": "",
+    "vm_group": "/k8s-lab",
 }
 
 
@@ -123,6 +129,12 @@ def test_patch_version_keeps_its_minor():
         ({"pod_cidr": "240.0.0.0/16"}, "pod_cidr"),
         ({"service_cidr": "127.96.0.0/12"}, "service_cidr"),
         ({"service_cidr": "169.254.0.0/16"}, "service_cidr"),
+        # What only the Vagrantfile uses: a box, a version as text (an unquoted 4.3 is a number), a
+        # VirtualBox group.
+        ({"box": ""}, "box"),
+        ({"box": None}, "box"),
+        ({"box_version": 4.3}, "box_version"),
+        ({"vm_group": "k8s-lab"}, "vm_group"),
     ],
 )
 def test_bad_settings_name_the_setting(overrides, setting):
@@ -384,36 +396,6 @@ def test_ansible_inventory_names_podman_among_the_providers(tmp_path):
     assert "podman" in result.stderr
 
 
-def vagrant_machines(project):
-    result = subprocess.run(["vagrant", "status", "--machine-readable"], capture_output=True, text=True,
-                            cwd=project, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(project)})
-    return result, sorted({line.split(",")[1] for line in result.stdout.splitlines() if ",state," in line})
-
-
-def test_vagrant_defines_the_same_machines(tmp_path):
-    result = run_inventory(tmp_path, workers=2)
-    assert result.returncode == 0, result.stderr
-    (tmp_path / "Vagrantfile").write_text((ROOT / "Vagrantfile").read_text())
-    status, machines = vagrant_machines(tmp_path)
-    assert machines == ["m-k8s", "w1-k8s", "w2-k8s"], status.stderr
-
-
-def test_vagrant_stops_on_a_bad_setting(tmp_path):
-    run_inventory(tmp_path, workers=0)
-    (tmp_path / "Vagrantfile").write_text((ROOT / "Vagrantfile").read_text())
-    status, _ = vagrant_machines(tmp_path)
-    assert status.returncode != 0
-    assert "workers: must be between 1 and 154" in status.stdout + status.stderr
-
-
-def test_vagrant_points_podman_at_make_lab(tmp_path):
-    run_inventory(tmp_path, provider="podman")
-    (tmp_path / "Vagrantfile").write_text((ROOT / "Vagrantfile").read_text())
-    status, _ = vagrant_machines(tmp_path)
-    assert status.returncode != 0
-    assert "provider: podman runs the nodes as containers" in status.stdout + status.stderr
-
-
 @pytest.mark.parametrize(("environ", "configured", "recorded", "expected"), [
     ({}, None, None, ("virtualbox", "default")),
     ({"VAGRANT_DEFAULT_PROVIDER": "libvirt"}, None, None, ("libvirt", "VAGRANT_DEFAULT_PROVIDER")),
@@ -464,3 +446,74 @@ def test_the_nat_interface_shapes_podman_nodes_only():
         build_topology(settings(provider="virtualbox", podman_nat_interface=True))
     with pytest.raises(TopologyError, match=r"^podman_nat_interface: must be true or false"):
         build_topology(settings(provider="podman", podman_nat_interface="yes"))
+
+
+def test_the_vagrant_settings_are_the_files():
+    assert build_topology(settings(box="generic/debian12", box_version=">= 4.3", vm_group="/lab")).vagrant == {
+        "box": "generic/debian12", "box_version": ">= 4.3", "vm_group": "/lab"}
+
+
+def test_ansible_inventory_reads_the_file_as_written(tmp_path):
+    """Ansible would turn workers: "3" into 3 (an option of type int); the plugin reads the file as
+    every script does, and refuses it as they do."""
+    result = run_inventory(tmp_path, workers="3")
+    assert result.returncode != 0
+    assert "workers: must be between 1 and 154" in result.stderr
+
+
+def test_describe_is_the_lab_as_data(tmp_path):
+    path = write_topology(tmp_path, "workers: 1\nprovider: libvirt\nmaster_ssh_port: 2222\n")
+    assert describe(path, environ={"LAB_PROVIDER": "virtualbox"}) == {
+        "provider": "virtualbox",
+        "provider_source": "LAB_PROVIDER",
+        "provider_configured": "libvirt",
+        "subnet": "192.168.1.0/24",
+        "vagrant": {"box": "bento/rockylinux-9", "box_version": "", "vm_group": "/k8s-lab"},
+        "nodes": [
+            {"name": "m-k8s", "role": "control_plane", "ip": "192.168.1.10", "ssh_port": 2222, "cpus": 2,
+             "memory": 3072},
+            {"name": "w1-k8s", "role": "worker", "ip": "192.168.1.101", "ssh_port": 60101, "cpus": 1,
+             "memory": 2560},
+        ],
+    }
+
+
+PROGRAM = ROOT / "plugins" / "inventory" / "lab_topology.py"
+# The program run with Ansible made impossible to import, as on a host that has none.
+WITHOUT_ANSIBLE = (
+    "import runpy, sys; sys.modules['ansible'] = None; sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def run_program(*args, env=None):
+    environ = {k: v for k, v in os.environ.items() if k not in PROVIDER_ENVIRONMENT}
+    return subprocess.run([sys.executable, "-c", WITHOUT_ANSIBLE, str(PROGRAM), *args], capture_output=True,
+                          text=True, check=False, env={**environ, **(env or {})})
+
+
+def test_the_program_prints_describe_without_ansible(tmp_path):
+    path = write_topology(tmp_path, "workers: 2\nsubnet: 192.168.56.0/24\n")
+    result = run_program(path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == describe(path, environ={})
+
+
+def test_the_program_reads_the_labs_own_topology_by_default(tmp_path):
+    result = run_program(env={"LAB_PROJECT_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == describe(str(ROOT / "inventory" / "topology.yml"),
+                                                 environ={"LAB_PROJECT_DIR": str(tmp_path)})
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("workers: 0\n", "workers: must be between 1 and 154"),
+    ("workerz: 2\n", "workerz: unknown setting; did you mean 'workers'?"),
+    ("workers: [\n", "while parsing"),
+])
+def test_the_program_names_a_wrong_setting(tmp_path, text, message):
+    path = write_topology(tmp_path, text)
+    result = run_program(path)
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error.startswith(f"{path}: ") and message in error
