@@ -1,4 +1,5 @@
-"""Filter for the pod network roles' Ready waits (calico, bridge_network): which nodes are not Ready yet."""
+"""Filter for the Ready waits (calico, bridge_network, playbooks/maintenance.yml): which nodes are not Ready
+yet (Ready as module_utils/node_ready decides it)."""
 
 from __future__ import annotations
 
@@ -36,19 +37,15 @@ _value:
   elements: str
 """
 
+from ansible_collections.k8s_lab.lab.plugins.module_utils.node_ready import is_ready, name
+
 
 def not_ready_nodes(nodes, expected=None):
     """Names of nodes not Ready, then expected names missing from the list."""
-    names, not_ready = set(), []
-    for node in nodes or []:
-        name = (node.get("metadata") or {}).get("name", "")
-        names.add(name)
-        conditions = (node.get("status") or {}).get("conditions") or []
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-        if not ready:
-            not_ready.append(name)
-    missing = [f"{name} (not registered)" for name in sorted(set(expected or []) - names)]
-    return sorted(not_ready) + missing
+    nodes = nodes or []
+    not_ready = sorted(name(node) for node in nodes if not is_ready(node))
+    missing = sorted(set(expected or []) - {name(node) for node in nodes})
+    return not_ready + [f"{item} (not registered)" for item in missing]
 
 
 class FilterModule:

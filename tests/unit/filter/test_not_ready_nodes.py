@@ -23,5 +23,12 @@ def test_expected_but_missing_nodes_are_named():
         "w1-k8s (not registered)", "w3-k8s (not registered)"]
 
 
+def test_one_node_asked_by_name():
+    """playbooks/maintenance.yml's wait: the node alone, Ready, or not (yet) listed by the API."""
+    assert not_ready_nodes([node("w1-k8s")], ["w1-k8s"]) == []
+    assert not_ready_nodes([node("w1-k8s", "Unknown")], ["w1-k8s"]) == ["w1-k8s"]
+    assert not_ready_nodes([], ["w1-k8s"]) == ["w1-k8s (not registered)"]
+
+
 def test_registered():
     assert FilterModule().filters() == {"not_ready_nodes": not_ready_nodes}
