@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 # topology's kubernetes_version is checked against the pin by the plugin's own rule.
 sys.path.insert(0, str(REPO / "collections"))
 
-from bundler import build, checksums, download, gomodule, progress, recipes, versions
+from bundler import build, checksums, download, gomodule, progress, versions
 
 DEFAULT_OUT = Path(os.environ.get("LAB_BUNDLE_DIR") or REPO / ".cache" / "bundle")
 # Outside the repository and kept across clones; /var/tmp survives reboots, unlike /tmp.
@@ -52,16 +53,34 @@ def https_mirror(value: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
+def _names(wrapper: str, wanted: list[str]) -> bool:
+    """Whether `bundle.py pin` NAME... selects wrapper: by its name (etcd, previous/etcd) or a group
+    (previous: all of the previous release's); no names select every wrapper."""
+    return not wanted or any(wrapper == name or wrapper.startswith(f"{name}/") for name in wanted)
+
+
 def cmd_pin(args: argparse.Namespace) -> None:
     pins = versions.load(REPO / "bundle" / "versions.yml", REPO / "inventory" / "topology.yml", REPO / "roles")
-    source = gomodule.module_source("k8s.io/kubernetes", pins.kubernetes, args.cache)
-    derived = versions.kubeadm_constants(source)
-    wanted = {**pins.pins, "etcd": versions.etcd_module_version(derived["etcd"]), "coredns": derived["coredns"]}
-    for component in recipes.GO_COMPONENTS:
-        if args.components and component.name not in args.components:
-            continue
-        progress.say(f"pinning {component.module} {component.module_version(wanted[component.name])}")
-        gomodule.pin(component, wanted[component.name], REPO / "bundle" / "go" / component.name, args.cache)
+    # What each release's kubeadm asks for decides the etcd and CoreDNS wrappers (the previous
+    # release's only where they differ from the current's).
+    asks = [versions.kubeadm_constants(gomodule.module_source("k8s.io/kubernetes", release, args.cache))
+            for release in pins.kubernetes_releases]
+    wanted = versions.wrapper_pins(pins, *asks)
+    unknown = [name for name in args.components if not any(_names(wrapper, [name]) for wrapper in wanted)]
+    if unknown:
+        raise versions.VersionsError(f"pin: no wrapper module {', '.join(unknown)}; there are {', '.join(wanted)}")
+    root = REPO / "bundle" / "go"
+    for name, (component, version, previous) in wanted.items():
+        if _names(name, args.components):
+            progress.say(f"pinning {component.module} {component.module_version(version)} in bundle/go/{name}")
+            gomodule.pin(component, version, root / name, args.cache, previous=previous)
+    # A previous release's wrapper no longer wanted (its etcd or CoreDNS is the current's now) would
+    # pin a version nothing builds.
+    for stale in sorted((root / gomodule.PREVIOUS).glob("*")):
+        name = f"{gomodule.PREVIOUS}/{stale.name}"
+        if not args.components and name not in wanted:
+            progress.say(f"removing bundle/go/{name}: the previous release uses the current one's")
+            shutil.rmtree(stale)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     p_verify.add_argument("dir", type=Path, nargs="?", default=DEFAULT_OUT)
     p_verify.set_defaults(func=cmd_verify)
     p_pin = sub.add_parser("pin", help="rewrite bundle/go/*/go.mod and go.sum from bundle/versions.yml")
-    p_pin.add_argument("components", nargs="*", help="only these (default: all)")
+    p_pin.add_argument("components", nargs="*",
+                       help="only these wrappers: etcd, previous/kubernetes, previous (all of the previous "
+                            "release's) (default: all)")
     p_pin.set_defaults(func=cmd_pin)
     args = parser.parse_args(argv)
     try:

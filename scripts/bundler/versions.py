@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from .recipes import APPS, GO_COMPONENTS
+from .gomodule import wrapper_name
+from .recipes import APPS, BY_NAME, GO_COMPONENTS, KUBERNETES, GoComponent
 
 PIN = re.compile(r"^v\d+\.\d+\.\d+$")
 # Read from kubeadm's constants in the pinned module (cmd/kubeadm/app/constants/constants.go).
@@ -152,3 +153,24 @@ def etcd_module_version(image_tag: str) -> str:
     """kubeadm names etcd images 3.7.0-0 (a build suffix); the Go module is v3.7.0."""
     return "v" + image_tag.split("-", 1)[0]
 
+
+def derived_versions(kubeadm_asks: dict[str, str]) -> dict[str, str]:
+    """The module versions of the components kubeadm names images of ({"etcd": "3.7.0-0", "coredns":
+    "v1.14.6", ...}, from its constants or its image list): {"etcd": "v3.7.0", "coredns": "v1.14.6"}."""
+    return {"etcd": etcd_module_version(kubeadm_asks["etcd"]), "coredns": kubeadm_asks["coredns"]}
+
+
+def wrapper_pins(versions: Versions, current: dict[str, str], previous: dict[str, str],
+                 ) -> dict[str, tuple[GoComponent, str, bool]]:
+    """Every wrapper module bundle/go/ must hold (its name, gomodule.wrapper_name) -> (component, the
+    version it pins, whether it is the previous release's), given what each release's kubeadm asks for
+    (kubeadm_constants). The previous release has a wrapper of its own for its Kubernetes, and for its
+    etcd and CoreDNS only when they are not the current release's: the bundle carries one of each
+    version."""
+    derived = derived_versions(current)
+    wanted = {wrapper_name(c): (c, versions.pins.get(c.name) or derived[c.name], False) for c in GO_COMPONENTS}
+    wanted[wrapper_name(KUBERNETES, previous=True)] = (KUBERNETES, versions.kubernetes_previous, True)
+    for name, version in derived_versions(previous).items():
+        if version != derived[name]:
+            wanted[wrapper_name(BY_NAME[name], previous=True)] = (BY_NAME[name], version, True)
+    return wanted
