@@ -3,7 +3,8 @@
 manifest) and the monitoring images (Prometheus, node-exporter, kube-state-metrics, Alertmanager),
 for air-gapped installs.
 
-  bundle.py build [--source build|download] [--apps all|built] [--out DIR] [--cache DIR] [--mirror URL]
+  bundle.py build [--source build|download] [--apps all|built] [--releases all|topology] [--out DIR]
+                  [--cache DIR] [--mirror URL]
   bundle.py verify [DIR]      check every file of a bundle against its SHA256SUMS, print the digest
                               of SHA256SUMS that bundle_install_sums_sha256 pins on the nodes
   bundle.py pin               rewrite the wrapper Go modules in bundle/go/ after a pin changed
@@ -35,14 +36,17 @@ DEFAULT_CACHE = Path(os.environ.get("LAB_BUNDLE_CACHE") or "/var/tmp/k8s-lab/bun
 
 def cmd_build(args: argparse.Namespace) -> None:
     build.build_bundle(REPO, args.out.resolve(), args.cache.resolve(), source=args.source, mirror=args.mirror,
-                       apps=args.apps)
+                       apps=args.apps, releases=args.releases)
     checksums.verify_tree(args.out.resolve())
+    build.check_layout(args.out.resolve())
     progress.say(checksums.pin_line(args.out.resolve()))
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
     sums = checksums.verify_tree(args.dir)
-    progress.say(f"{args.dir}: {len(sums)} files match SHA256SUMS")
+    manifest = build.check_layout(args.dir)
+    releases = sorted(manifest["kubernetes_releases"], key=build.version_key)
+    progress.say(f"{args.dir}: {len(sums)} files match SHA256SUMS; Kubernetes {', '.join(releases)}")
     progress.say(checksums.pin_line(args.dir))
 
 
@@ -96,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--apps", choices=("all", "built"), default="all",
                          help="all: every application's images too; built: only those already in the cache "
                               "(what make lab asks for: the container-node lab runs none)")
+    p_build.add_argument("--releases", choices=build.RELEASES, default="all",
+                         help="all: both Kubernetes releases, the pin and the previous minor (the upgrade's "
+                              "from); topology: the pin, and the previous minor only if inventory/topology.yml "
+                              "runs it or it is built already (what make lab asks for)")
     p_build.set_defaults(func=cmd_build)
     p_verify = sub.add_parser("verify", help="check a bundle against its SHA256SUMS")
     p_verify.add_argument("dir", type=Path, nargs="?", default=DEFAULT_OUT)
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except (progress.StepFailed, checksums.ChecksumError, versions.VersionsError, gomodule.WrapperError,
-            download.DownloadError) as error:
+            download.DownloadError, build.LayoutError) as error:
         print(f"bundle: {error}", file=sys.stderr)
         return 1
     return 0
