@@ -52,9 +52,9 @@ INSTALLED = {
     f"{BIN}/ctr": "bin/ctr",
     f"{BIN}/crictl": "bin/crictl",
     f"{SBIN}/runc": "bin/runc",
-    f"{KUBE_BIN}/kubeadm": "bin/kubeadm",
-    f"{KUBE_BIN}/kubelet": "bin/kubelet",
-    f"{KUBE_BIN}/kubectl": "bin/kubectl",
+    f"{KUBE_BIN}/kubeadm": f"kubernetes/{VERSIONS['kubernetes']}/bin/kubeadm",
+    f"{KUBE_BIN}/kubelet": f"kubernetes/{VERSIONS['kubernetes']}/bin/kubelet",
+    f"{KUBE_BIN}/kubectl": f"kubernetes/{VERSIONS['kubernetes']}/bin/kubectl",
     **{f"{CNI_BIN}/{name}": f"cni/bin/{name}" for name in CNI_PLUGINS},
 }
 CTR = f"{BIN}/ctr --namespace k8s.io"
