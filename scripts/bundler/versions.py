@@ -99,7 +99,7 @@ def check_previous(path: Path, value: object, kubernetes: str) -> str:
 
 def check_topology(versions: Versions, topology: Path) -> str:
     """The topology's kubernetes_version (a minor, or an exact patch) must name one of the bundle's
-    Kubernetes releases: the rule of the inventory plugin, applied to each pin. Returns that release."""
+    Kubernetes releases: the inventory plugin's rule, applied to both pins. Returns that release."""
     # Imported here: the plugin needs Ansible (the project's venv, which runs scripts/bundle.py) and
     # collections/ on sys.path (scripts/bundle.py and the tests' conftest put it there).
     from ansible_collections.k8s_lab.lab.plugins.inventory import lab_topology
@@ -108,18 +108,10 @@ def check_topology(versions: Versions, topology: Path) -> str:
         wanted = lab_topology.read_settings(str(topology), environ={})["kubernetes_version"]
     except (OSError, lab_topology.TopologyError) as exc:
         raise VersionsError(f"{topology}: {exc}") from exc
-    refusals = []
-    for pin in versions.kubernetes_releases:
-        try:
-            minor = lab_topology.kubernetes_minor(wanted, pin)
-        except lab_topology.TopologyError as exc:
-            refusals.append(exc)
-            continue
-        # By the minor the rule answers, not by the pin asked about: a rule that knows both pins
-        # itself answers for either one.
-        return next((release for release in versions.kubernetes_releases if release.startswith(f"v{minor}.")), pin)
-    # The current pin's refusal: its message names the version to use.
-    raise VersionsError(f"{topology}: {refusals[0]}")
+    try:
+        return lab_topology.kubernetes_release(wanted, versions.kubernetes_releases)
+    except lab_topology.TopologyError as exc:
+        raise VersionsError(f"{topology}: {exc}") from exc
 
 
 def check_roles(versions: Versions, roles: Path) -> None:
