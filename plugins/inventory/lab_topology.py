@@ -16,6 +16,9 @@ description:
   - Every host gets C(lab_node_ip) and C(lab_node_role); the topology itself is exposed to all
     hosts as C(lab_*) variables (C(lab_pod_cidr), C(lab_master_ip), C(lab_nodes), ...), and
     C(lab_project_dir) is the directory that holds the lab's C(.cache/) (see I(project_dir)).
+  - C(lab_node_bundle_dir) is where the nodes see the controller's offline bundle, read-only
+    (C(/opt/k8s-lab/bundle) on podman nodes, which C(scripts/lab-podman.py) mounts it into), or
+    empty where the files must be copied to the nodes (VMs).
   - Bad settings stop the run with a message that names the setting, and so do settings this
     plugin does not know, with the nearest known name (a misspelt one would otherwise be ignored).
   - I(kubernetes_version) must name a Kubernetes release the project pins in C(bundle/versions.yml)
@@ -188,6 +191,11 @@ PODMAN_STATE_DIR = os.path.join(".cache", "lab-podman")
 # What `make lab` chose (scripts/lab-up.sh writes it, `make lab-destroy` removes it), relative to the
 # project directory.
 RECORDED_PROVIDER_FILE = os.path.join(".cache", "lab-provider")
+# The offline bundle `make bundle` builds, relative to the project directory (LAB_BUNDLE_DIR wins).
+BUNDLE_DIR = os.path.join(".cache", "bundle")
+# Where a podman node sees the controller's bundle: scripts/lab-podman.py bind-mounts it there,
+# read-only, and bundle_install reads it there instead of copying it over SSH (lab_node_bundle_dir).
+NODE_BUNDLE_DIR = "/opt/k8s-lab/bundle"
 DEFAULT_PROVIDER = "virtualbox"
 # What Ansible's ssh_args of ansible.cfg say, minus its UserKnownHostsFile=/dev/null: podman nodes
 # are checked against the known_hosts file lab-podman.py writes from the nodes' own host keys.
@@ -442,6 +450,9 @@ def build_topology(settings: dict, pinned: str | list[str] | None = None) -> Top
         "lab_loadbalancer_first_ip": host(lb_first),
         "lab_loadbalancer_last_ip": host(lb_last),
         "lab_nodes": [{"name": n.name, "ip": n.ip, "role": n.role} for n in nodes],
+        # Podman nodes share this machine's disk: the provider mounts the bundle into them. VMs have
+        # none ("") and get their files copied over SSH.
+        "lab_node_bundle_dir": NODE_BUNDLE_DIR if provider == "podman" else "",
     }
     return Topology(nodes=nodes, group_vars=group_vars, nat_interface=nat_interface)
 
@@ -454,6 +465,12 @@ def podman_paths(project_dir: str) -> dict:
         "private_key": os.path.join(state_dir, "id_ed25519"),
         "known_hosts": os.path.join(state_dir, "known_hosts"),
     }
+
+
+def bundle_dir(project_dir: str, environ) -> str:
+    """The controller's bundle for a project directory: LAB_BUNDLE_DIR, else its .cache/bundle (as
+    lab_bundle_dir in inventory/group_vars/all.yml and scripts/bundle.py decide it)."""
+    return environ.get("LAB_BUNDLE_DIR") or os.path.join(project_dir, BUNDLE_DIR)
 
 
 def connection_vars(node: Node, mode: str, provider: str, project_dir: str, local_name: str) -> dict:

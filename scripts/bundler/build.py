@@ -247,13 +247,14 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
         carried.append(previous)
     progress.say(f"source: {source}; cache: {cache}; Kubernetes {' and '.join(r.version for r in carried)}")
     # kube-proxy's Debian base (debootstrap) waits on the mirror and the disk, the compiles on the CPU:
-    # it is made beside them, from the start (half a minute saved on a cold first run).
+    # it is made beside them, from the start (half a minute saved on a cold first run). A missing
+    # debootstrap is said now, not when the thread's result is read after the compiles.
+    base_key = artifacts.key("rootfs", rootfs.SUITE, rootfs.PACKAGES, rootfs.PRUNE, epoch)
+    if artifacts.lookup(cache, "kube-proxy-base", base_key) is None:
+        rootfs.require_debootstrap()
     base_pool = ThreadPoolExecutor(max_workers=1)
-    base_layer = base_pool.submit(
-        artifacts.cached, cache, "kube-proxy-base",
-        artifacts.key("rootfs", rootfs.SUITE, rootfs.PACKAGES, rootfs.PRUNE, epoch),
-        lambda tmp: rootfs.build_layer(repo, cache, tmp / "layer.tar", epoch),
-    )
+    base_layer = base_pool.submit(artifacts.cached, cache, "kube-proxy-base", base_key,
+                                  lambda tmp: rootfs.build_layer(repo, cache, tmp / "layer.tar", epoch))
     base_pool.shutdown(wait=False)
 
     # Worth it only when a Kubernetes, the long compile, is to be built: the first one compiles while
@@ -539,12 +540,7 @@ def _assemble(ctx: Context, out: Path, built: dict[str, Built], releases: list[K
     }
     (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     write_sums(work, known)
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    work.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_contents(out, work)
     return manifest
 
 
@@ -589,4 +585,29 @@ def check_layout(root: Path) -> dict:
     return manifest
 
 
-__all__ = ["MANIFEST", "SUMS_FILE", "build_bundle", "check_layout"]
+def replace_contents(out: Path, work: Path) -> None:
+    """out takes what work holds, and work is gone. out stays the same directory (the same inode):
+    podman nodes bind-mount it (scripts/lab-podman.py), and a mount of a directory renamed away
+    would go on showing the old one, deleted, after every `make bundle`. SHA256SUMS leaves first and
+    comes back last, so that a reader in between finds no bundle (the roles refuse a directory
+    without SHA256SUMS) or one whose files do not match it (refused before anything is installed),
+    never a mix that passes."""
+    if not out.is_dir():
+        work.rename(out)
+        return
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    old.mkdir()
+    if (out / SUMS_FILE).exists():
+        (out / SUMS_FILE).rename(old / SUMS_FILE)
+    for entry in list(out.iterdir()):
+        entry.rename(old / entry.name)
+    for entry in list(work.iterdir()):
+        if entry.name != SUMS_FILE:
+            entry.rename(out / entry.name)
+    (work / SUMS_FILE).rename(out / SUMS_FILE)
+    work.rmdir()
+    shutil.rmtree(old)
+
+
+__all__ = ["MANIFEST", "SUMS_FILE", "build_bundle", "check_layout", "replace_contents"]

@@ -26,9 +26,13 @@ def debian_mirror(repo: Path) -> str:
     return result.stdout.strip()
 
 
-def build_layer(repo: Path, cache: Path, dest: Path, epoch: int) -> None:
+def require_debootstrap() -> None:
     if shutil.which("debootstrap") is None:
         raise progress.StepFailed("kube-proxy base: debootstrap is not installed (apt-get install debootstrap)")
+
+
+def build_layer(repo: Path, cache: Path, dest: Path, epoch: int) -> None:
+    require_debootstrap()
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         root = Path(tmp) / "rootfs"
         argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root),

@@ -5,6 +5,12 @@ tampered copy of the bundle refused on a node before anything is replaced.
 With the digest of SHA256SUMS pinned (bundle_install_sums_sha256), a copy whose changed file has a
 matching line in its SHA256SUMS is refused on the node too, before anything is copied to it.
 
+The nodes are podman containers: they read the controller's bundle where the provider mounted it,
+read-only, and nothing is copied over SSH. The tampered copies above are copied to a worker as to a
+VM (bundle_install_node_source: copy); the same tampering laid out on a worker as its mount would
+show it (bundle_install_node_source: mounted) is refused the same way, a missing file too, and a
+worker that sees another bundle than the controller's is refused before the gate.
+
 Expected versions come from bundle/versions.yml (the pins the bundle is built from) and the release
 the cluster was built at (cluster.RELEASE: the topology's, the previous minor), image names and
 digests from the bundle's manifest.json, both read on the controller; the rest from the nodes. The
@@ -14,6 +20,7 @@ only. Runs in the first verify only (conftest.py): what it proves does not chang
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -25,6 +32,7 @@ import pytest
 import yaml
 from cluster import BUNDLE, MANIFEST, MASTER, NODES, PREFIX, RELEASE, ROOT, VERSIONS, WORKERS, node, playbook
 from fixtures.tampered_bundle import tamper
+from lab_topology import NODE_BUNDLE_DIR
 
 SUMS = {
     path.lstrip("*"): digest
@@ -297,3 +305,117 @@ def test_a_tampered_bundle_with_a_matching_line_is_refused_when_pinned(tmp_path)
     assert not worker.file(staging).exists
     assert installed_state(worker) == before
     assert run_ok(worker, "systemctl show containerd --property MainPID --value").strip() == containerd_pid
+
+
+# The bundle as the lab's podman nodes read it: the controller's, through a read-only mount.
+
+
+def mount_options(host, path: str) -> list[str] | None:
+    """The options of the mount at path in the node (/proc/self/mountinfo), None when none is there."""
+    for line in run_ok(host, "cat /proc/self/mountinfo").splitlines():
+        fields = line.split()
+        if fields[4] == path:
+            return fields[5].split(",")
+    return None
+
+
+def test_the_node_reads_the_controllers_bundle_from_a_read_only_mount(host):
+    options = mount_options(host, NODE_BUNDLE_DIR)
+    assert options is not None and "ro" in options, options
+    node_sums = run_ok(host, f"sha256sum {NODE_BUNDLE_DIR}/SHA256SUMS").split()[0]
+    assert node_sums == hashlib.sha256((BUNDLE / "SHA256SUMS").read_bytes()).hexdigest()
+    assert host.run(f"touch {NODE_BUNDLE_DIR}/written-by-a-node").rc != 0
+    # Nothing was copied to the node: it keeps no copies of its own (the docker role's default place).
+    assert not host.file("/var/lib/k8s-lab/bundle").exists
+
+
+# What a worker's mount would show of a tampered bundle, laid out on the worker: SHA256SUMS and
+# manifest.json copied from its mount of the real bundle, every other file a link into that mount
+# (read through it), the tampered file a copy with one byte changed (as fixtures/tampered_bundle.py
+# changes it), a missing one left out; with matching_line, the tampered file's line rewritten.
+LAY_OUT = """
+import hashlib, os, shutil, sys
+mount, view, tampered, missing, matching = sys.argv[1:6]
+shutil.rmtree(view, ignore_errors=True)
+os.makedirs(view)
+sums = open(os.path.join(mount, "SHA256SUMS")).read().splitlines()
+for rel in [line.split(None, 1)[1].lstrip("*") for line in sums if line]:
+    if rel == missing:
+        continue
+    os.makedirs(os.path.dirname(os.path.join(view, rel)), exist_ok=True)
+    if rel == tampered:
+        data = bytearray(open(os.path.join(mount, rel), "rb").read())
+        data[len(data) // 2] ^= 0xFF
+        open(os.path.join(view, rel), "wb").write(bytes(data))
+    elif rel != "manifest.json":
+        os.symlink(os.path.join(mount, rel), os.path.join(view, rel))
+shutil.copyfile(os.path.join(mount, "manifest.json"), os.path.join(view, "manifest.json"))
+if matching == "yes":
+    digest = hashlib.sha256(open(os.path.join(view, tampered), "rb").read()).hexdigest()
+    sums = [digest + "  " + tampered if line.split(None, 1)[1].lstrip("*") == tampered else line
+            for line in sums if line]
+open(os.path.join(view, "SHA256SUMS"), "w").write("\\n".join(sums) + "\\n")
+"""
+
+
+def lay_out(worker, view: str, tampered: str = "-", missing: str = "-", matching_line: bool = False) -> None:
+    script = base64.b64encode(LAY_OUT.encode()).decode()
+    run_ok(worker, f"echo {script} | base64 -d | python3 - {NODE_BUNDLE_DIR} {view} {tampered} {missing} "
+                   f"{'yes' if matching_line else 'no'}")
+
+
+def refused_in_place(worker, view: str):
+    """The docker role run on the worker reading the bundle at view in place: its output, after
+    checking that nothing was installed or restarted."""
+    before = installed_state(worker)
+    containerd_pid = run_ok(worker, "systemctl show containerd --property MainPID --value").strip()
+    run = playbook(
+        str(ROOT / "molecule/kubeadm/playbooks/tampered_bundle.yml"),
+        "-e", f"tampered_bundle_node={WORKERS[0]}",
+        "-e", f"tampered_bundle_dir={BUNDLE}",
+        "-e", f"tampered_bundle_node_dir={view}",
+        "-e", "tampered_bundle_source=mounted",
+    )
+    output = " ".join(run.stdout.split())
+    assert run.returncode != 0, output[-2000:]
+    assert installed_state(worker) == before
+    assert run_ok(worker, "systemctl show containerd --property MainPID --value").strip() == containerd_pid
+    return output
+
+
+@pytest.fixture
+def view():
+    worker, path = node(WORKERS[0]), "/var/lib/k8s-lab-test/mounted-view"
+    yield path
+    run_ok(worker, f"rm -rf {path}")
+
+
+def test_a_tampered_file_in_the_mounted_bundle_is_refused_on_the_node(view):
+    tampered, worker = "bin/runc", node(WORKERS[0])
+    lay_out(worker, view, tampered=tampered)
+    seen = worker.file(f"{view}/{tampered}").sha256sum
+    assert seen != SUMS[tampered]
+    output = refused_in_place(worker, view)
+    assert "SHA256SUMS mismatch" in output and "nothing installed" in output, output[-2000:]
+    assert f"{tampered} (expected {SUMS[tampered]}, got {seen})" in output, output[-2000:]
+    # Only the tampered file: the others, read through the mount, match.
+    others = [rel for rel in INSTALLED.values() if rel != tampered and rel.startswith(("bin/", "cni/"))]
+    assert [rel for rel in others if f"{rel} (expected" in output] == [], output[-2000:]
+
+
+def test_a_file_missing_from_the_mounted_bundle_is_refused_on_the_node(view):
+    missing, worker = "bin/runc", node(WORKERS[0])
+    lay_out(worker, view, missing=missing)
+    output = refused_in_place(worker, view)
+    assert f"{missing} (expected {SUMS[missing]}, got no file)" in output, output[-2000:]
+
+
+def test_a_node_that_sees_another_bundle_is_refused_before_the_gate(view):
+    worker = node(WORKERS[0])
+    lay_out(worker, view, tampered="bin/runc", matching_line=True)
+    seen = worker.file(f"{view}/SHA256SUMS").sha256sum
+    controller = hashlib.sha256((BUNDLE / "SHA256SUMS").read_bytes()).hexdigest()
+    output = refused_in_place(worker, view)
+    assert f"does not see the bundle at {BUNDLE} at {view}, nothing installed" in output, output[-2000:]
+    assert f"has sha256 {seen}, the SHA256SUMS on the controller has sha256 {controller}" in output, output[-2000:]
+    assert "SHA256SUMS mismatch" not in output

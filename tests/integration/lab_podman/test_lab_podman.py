@@ -2,19 +2,23 @@
 
 The lab here has its own topology file, network name, subnet, pod and service ranges and name
 prefix, so it never meets the real lab (k8s-lab, m-k8s ...) or a Molecule scenario's. The tests run
-in file order on one lab: up, checks, up again, a stopped node, down. Needs root, podman and runc,
+in file order on one lab: up, checks, the bundle the nodes see (rebuilt, then replaced behind their
+back), up again, a stopped node, down. Its project directory has a small bundle of its own. Needs root, podman and runc,
 like the Molecule scenarios; the node image comes from scripts/build-node-image.sh (`make test`
 builds it first)."""
 
+import hashlib
 import ipaddress
 import json
 import os
+import shutil
 import subprocess
 import warnings
 from pathlib import Path
 
 import pytest
 import yaml
+from bundler.build import replace_contents
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "lab-podman.py"
@@ -30,6 +34,8 @@ TOPOLOGY = {
     "service_cidr": "10.253.0.0/16",
 }
 NODES = {"m-k8s": "10.251.77.10", "w1-k8s": "10.251.77.101"}
+# Where the nodes see the project's bundle (lab_topology.NODE_BUNDLE_DIR).
+NODE_BUNDLE = "/opt/k8s-lab/bundle"
 LOADBALANCER_IP = "10.251.77.11"
 # Every command is bounded; the script's own wait for the nodes is LAB_PODMAN_TIMEOUT.
 NODE_TIMEOUT = 90
@@ -41,7 +47,8 @@ class Lab:
         self.project = project
         self.topology = project / "inventory" / "topology.yml"
         self.state = project / ".cache" / "lab-podman"
-        env = {k: v for k, v in os.environ.items() if k not in ("LAB_PROVIDER", "LAB_PROJECT_DIR")}
+        self.bundle = project / ".cache" / "bundle"
+        env = {k: v for k, v in os.environ.items() if k not in ("LAB_PROVIDER", "LAB_PROJECT_DIR", "LAB_BUNDLE_DIR")}
         self.env = {**env, "LAB_TOPOLOGY": str(self.topology), "LAB_PODMAN_PREFIX": PREFIX,
                     "LAB_PODMAN_NETWORK": NETWORK, "LAB_PODMAN_TIMEOUT": str(NODE_TIMEOUT),
                     "CONTAINERS_CONF": str(ROOT / "molecule" / "containers.conf")}
@@ -89,12 +96,25 @@ def route_get(*argv):
     return json.loads(result.stdout)[0] if result.returncode == 0 else None
 
 
+def make_bundle(path: Path, version: str) -> Path:
+    """A bundle as make bundle lays it out, small: manifest.json, one file, SHA256SUMS."""
+    files = {"manifest.json": json.dumps({"images": [], "files": {}, "version": version}),
+             "bin/tool": f"tool {version}\n"}
+    for rel, text in files.items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_text(text)
+    (path / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(text.encode()).hexdigest()}  {rel}\n"
+                                             for rel, text in files.items()))
+    return path
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     project = tmp_path_factory.mktemp("lab-podman")
     (project / "inventory").mkdir()
     (project / "inventory" / "topology.yml").write_text(yaml.safe_dump(TOPOLOGY))
     lab = Lab(project)
+    make_bundle(lab.bundle, "1")
     lab.script("down")  # what an interrupted run may have left
     lab.up = lab.script("up")
     yield lab
@@ -133,6 +153,48 @@ def test_var_is_a_volume_not_overlayfs(lab):
         mounts = [line.split() for line in lab.ssh(node, "cat", "/proc/mounts").stdout.splitlines()]
         options = [fields[3].split(",") for fields in mounts if fields[1] == "/var"][-1]
         assert not {"nosuid", "nodev", "noexec"} & set(options), f"{node}: /var is mounted {options}"
+
+
+def node_sees(lab, node, rel: str) -> str:
+    return lab.podman("exec", PREFIX + node, "cat", f"{NODE_BUNDLE}/{rel}").stdout
+
+
+def test_every_node_sees_the_bundle_read_only(lab):
+    for node in NODES:
+        assert node_sees(lab, node, "SHA256SUMS") == (lab.bundle / "SHA256SUMS").read_text(), node
+        mounts = [line.split() for line in lab.podman("exec", PREFIX + node, "cat", "/proc/mounts").stdout.splitlines()]
+        options = [fields[3].split(",") for fields in mounts if fields[1] == NODE_BUNDLE][-1]
+        assert {"ro", "nosuid", "nodev", "noexec"} <= set(options), f"{node}: {NODE_BUNDLE} is mounted {options}"
+        assert lab.podman("exec", PREFIX + node, "touch", f"{NODE_BUNDLE}/written", check=False).returncode != 0
+    assert not (lab.bundle / "written").exists()
+
+
+def test_a_rebuilt_bundle_is_seen_by_the_running_nodes(lab):
+    started = {node: lab.inspect(node)["State"]["StartedAt"] for node in NODES}
+    # What make bundle does with a bundle it built again (scripts/bundler/build.py).
+    replace_contents(lab.bundle, make_bundle(lab.bundle.with_name("bundle.tmp"), "2"))
+    for node in NODES:
+        assert json.loads(node_sees(lab, node, "manifest.json"))["version"] == "2", node
+        assert node_sees(lab, node, "bin/tool") == "tool 2\n"
+    assert {node: lab.inspect(node)["State"]["StartedAt"] for node in NODES} == started
+
+
+def test_a_bundle_directory_replaced_behind_the_nodes_is_reported_and_a_restart_mounts_it_again(lab):
+    # Renamed away and made anew (by hand, or as make bundle did before it replaced contents): the
+    # nodes' mounts keep the old directory, deleted.
+    replaced = lab.bundle.with_name("bundle.replaced")
+    lab.bundle.rename(replaced)
+    make_bundle(lab.bundle, "3")
+    shutil.rmtree(replaced)
+    result = lab.script("up")
+    for node in NODES:
+        assert f"{node}: its bundle mount does not show {lab.bundle}" in result.stderr, result.stderr
+    lab.podman("restart", "--time", "10", PREFIX + "w1-k8s")
+    result = lab.script("up")
+    assert "w1-k8s: its bundle mount" not in result.stderr and "m-k8s: its bundle mount" in result.stderr
+    assert json.loads(node_sees(lab, "w1-k8s", "manifest.json"))["version"] == "3"
+    lab.podman("restart", "--time", "10", PREFIX + "m-k8s")
+    assert "its bundle mount" not in lab.script("up").stderr
 
 
 def test_the_host_drops_the_pod_and_service_networks(lab):

@@ -2,7 +2,9 @@
 of its own: check mode on a node that has nothing yet, the install, the rerun, and a tampered file
 refused in check mode as in a real run; with SHA256SUMS pinned (bundle_install_sums_sha256), a file
 changed together with its line in SHA256SUMS refused before anything is copied, which without the pin
-goes through. (On real nodes: molecule/kubeadm/tests/test_bundle.py.)"""
+goes through. The same with the bundle read where the node sees it (bundle_install_node_source:
+mounted): a tampered or missing file refused on the node, and a node that sees another bundle.
+(On real nodes: molecule/kubeadm/tests/test_bundle.py.)"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +142,85 @@ def test_a_manifest_that_does_not_match_its_line_is_refused(lab):
     code, _, output = run(lab, "--check")
     assert code != 0
     assert "match its line in SHA256SUMS" in " ".join(output.split()), output[-3000:]
+
+
+# Mounted: the node sees the bundle itself (a podman node's read-only bind mount of the controller's
+# bundle; here the same directory, or a copy standing for what a node's mount shows).
+
+
+def mounted(path: Path) -> tuple[str, ...]:
+    return ("-e", "bundle_install_node_source=mounted", "-e", f"bundle_install_mounted_dir={path}")
+
+
+def test_mounted_installs_from_the_bundle_copies_nothing_and_reruns_unchanged(lab):
+    code, counts, output = run(lab, *mounted(lab / "bundle"))
+    assert code == 0, output[-3000:]
+    assert counts["changed"] > 0
+    for path, data in FILES.items():
+        assert (lab / "installed" / Path(path).name).read_bytes() == data
+    assert not (lab / "node").exists()
+    for args in ((), ("--check",)):
+        code, counts, output = run(lab, *mounted(lab / "bundle"), *args)
+        assert code == 0 and counts["changed"] == 0, output[-3000:]
+
+
+def test_mounted_refuses_a_tampered_file_on_the_node_before_anything_is_installed(lab):
+    (lab / "bundle" / "bin" / "other").write_bytes(b"#!/bin/sh\necho tampered\n")
+    for args in ((), ("--check",)):
+        code, _, output = run(lab, *mounted(lab / "bundle"), *args)
+        text = " ".join(output.split())
+        assert code != 0
+        assert "SHA256SUMS mismatch on localhost, nothing installed" in text, output[-3000:]
+        digest = hashlib.sha256(b"#!/bin/sh\necho tampered\n").hexdigest()
+        assert f"bin/other (expected {hashlib.sha256(FILES['bin/other']).hexdigest()}, got {digest})" in text, \
+            output[-3000:]
+        assert f"(the node reads it at {lab}/bundle)" in text
+        assert "bin/tool (expected" not in text
+        assert not (lab / "installed").exists()
+
+
+def node_view(lab: Path) -> Path:
+    """A copy of the bundle standing for what a node's mount shows."""
+    view = lab / "view"
+    shutil.copytree(lab / "bundle", view)
+    return view
+
+
+def test_mounted_refuses_a_file_missing_on_the_node(lab):
+    view = node_view(lab)
+    (view / "bin" / "other").unlink()
+    code, _, output = run(lab, *mounted(view))
+    text = " ".join(output.split())
+    assert code != 0
+    assert f"bin/other (expected {hashlib.sha256(FILES['bin/other']).hexdigest()}, got no file)" in text, \
+        output[-3000:]
+    assert "bin/tool (expected" not in text
+    assert not (lab / "installed").exists()
+
+
+def test_mounted_refuses_a_node_that_sees_another_bundle_before_the_gate(lab):
+    view = node_view(lab)
+    tamper_with_matching_line(lab, "bin/other", b"#!/bin/sh\necho rebuilt\n")
+    code, _, output = run(lab, *mounted(view))
+    text = " ".join(output.split())
+    assert code != 0
+    assert "localhost does not see the bundle at" in text, output[-3000:]
+    assert f"its {view}/SHA256SUMS has sha256 {hashlib.sha256((view / 'SHA256SUMS').read_bytes()).hexdigest()}" \
+        in text, output[-3000:]
+    assert f"the SHA256SUMS on the controller has sha256 {sums_digest(lab)}" in text
+    assert "SHA256SUMS mismatch" not in text
+    assert not (lab / "installed").exists()
+
+
+def test_mounted_without_a_mount_is_named(lab):
+    code, _, output = run(lab, *mounted(lab / "nothing-mounted-here"))
+    text = " ".join(output.split())
+    assert code != 0
+    assert f"its {lab}/nothing-mounted-here/SHA256SUMS is missing" in text, output[-3000:]
+    assert not (lab / "installed").exists()
+
+
+def test_mounted_needs_an_absolute_mount_path(lab):
+    code, _, output = run(lab, "-e", "bundle_install_node_source=mounted", "-e", "bundle_install_mounted_dir=bundle")
+    assert code != 0
+    assert "must be absolute: got 'bundle'" in " ".join(output.split()), output[-3000:]

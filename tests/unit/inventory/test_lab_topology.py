@@ -270,6 +270,17 @@ def test_login_user_follows_the_provider():
     assert build_topology(settings(provider="libvirt")).group_vars["lab_login_user"] == "vagrant"
 
 
+def test_only_podman_nodes_see_the_bundle_on_their_own_disk():
+    # Podman nodes: bundle_install reads the provider's read-only mount; VMs: it copies over SSH.
+    assert build_topology(settings(provider="podman")).group_vars["lab_node_bundle_dir"] == "/opt/k8s-lab/bundle"
+    assert build_topology(settings(provider="virtualbox")).group_vars["lab_node_bundle_dir"] == ""
+
+
+def test_the_bundle_is_the_projects_unless_lab_bundle_dir_says_otherwise(tmp_path):
+    assert lab_topology.bundle_dir(str(tmp_path), {}) == str(tmp_path / ".cache" / "bundle")
+    assert lab_topology.bundle_dir(str(tmp_path), {"LAB_BUNDLE_DIR": "/srv/bundle"}) == "/srv/bundle"
+
+
 def test_read_settings_uses_the_documented_defaults(tmp_path):
     topology = tmp_path / "topology.yml"
     topology.write_text("plugin: k8s_lab.lab.lab_topology\nworkers: 1\nprovider: podman\n")
