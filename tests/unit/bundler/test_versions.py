@@ -52,7 +52,8 @@ def test_the_topology_names_either_release_by_the_inventory_plugins_rule(tmp_pat
     if release:
         assert check_topology(load(VERSIONS, topology), topology) == release
     else:
-        with pytest.raises(VersionsError, match=rf"{topology}: kubernetes_version: '{wanted}' is not a Kubernetes this project pins: use "):
+        refusal = rf"{topology}: kubernetes_version: '{wanted}' is not a Kubernetes this project pins: use "
+        with pytest.raises(VersionsError, match=refusal):
             load(VERSIONS, topology)
 
 
