@@ -107,20 +107,16 @@ def table(runs: list[Run]) -> str:
     row("site.yml rerun", [seconds(run.times.get("rerun")) for run in runs])
     row("rerun changed (all nodes; target 0)",
         ["-" if changed(run.rerun) is None else str(changed(run.rerun)) for run in runs])
-    lines.append("")
-    lines.append("site.yml by phase (profile_tasks, summed by role):")
-    converge_phases = [phases(run.converge) for run in runs]
-    roles = sorted({role for found in converge_phases for role in found},
-                   key=lambda role: -max(found.get(role, 0.0) for found in converge_phases))
-    for role in roles:
-        row(f"  {role}", [seconds(found.get(role)) for found in converge_phases])
-    lines.append("")
-    lines.append("rerun by phase:")
-    rerun_phases = [phases(run.rerun) for run in runs]
-    roles = sorted({role for found in rerun_phases for role in found},
-                   key=lambda role: -max(found.get(role, 0.0) for found in rerun_phases))
-    for role in roles:
-        row(f"  {role}", [seconds(found.get(role)) for found in rerun_phases])
+    for title, logs in (("site.yml by phase (profile_tasks, summed by role):", [run.converge for run in runs]),
+                        ("rerun by phase:", [run.rerun for run in runs])):
+        lines.append("")
+        lines.append(title)
+        by_run = [phases(log) for log in logs]
+        # The costliest phase first, by its largest time in any run.
+        roles = sorted({role for found in by_run for role in found},
+                       key=lambda role: -max(found.get(role, 0.0) for found in by_run))
+        for role in roles:
+            row(f"  {role}", [seconds(found.get(role)) for found in by_run])
     return "\n".join(lines)
 
 

@@ -132,17 +132,19 @@ if [[ "$first_bundle" == true ]] || ! podman image exists "$image"; then
 [lab]     a topology at the previous Kubernetes minor compiles that release too).
 [lab]     With internet, LAB_BUNDLE_SOURCE=download make lab fetches the official release files
 [lab]     instead (checked against their published checksums).
-[lab]   - the node image (Debian 12, debootstrap), alongside the bundle (about 1 minute);
-[lab]   - the nodes, then the cluster with site.yml (about 3 minutes).
+[lab]   - the node image (Debian 12, debootstrap), alongside the bundle (a few minutes);
+[lab]   - the nodes, then the cluster with site.yml (about 2 minutes).
 EOF
 fi
 
 image_log=.cache/node-image.log
 if [[ -z "${LAB_BUNDLE_DIR:-}" ]]; then
   step "bundle: build what this lab runs (the node image alongside)"
-  # Two debootstraps and the compiles of one bundle do not wait on the same thing: the image's
-  # minute hides under the bundle's.
-  scripts/build-node-image.sh >"$image_log" 2>&1 &
+  # The image is needed only once the bundle is done, and the compiles are the first run's critical
+  # path: it is built beside them at the lowest CPU priority. (At equal priority its debootstrap,
+  # about 4 minutes with the common role's packages, slowed Kubernetes' compile by more than a
+  # minute and the first run with it: 2026-12-07, docs/measurements.md.)
+  nice -n 19 scripts/build-node-image.sh >"$image_log" 2>&1 &
   image_pid=$!
   make --no-print-directory bundle BUNDLE_APPS=built BUNDLE_RELEASES=topology
   wait "$image_pid" || { cat "$image_log" >&2; echo "The node image failed (log: $image_log)" >&2; exit 1; }

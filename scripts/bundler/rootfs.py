@@ -35,8 +35,10 @@ def build_layer(repo: Path, cache: Path, dest: Path, epoch: int) -> None:
     require_debootstrap()
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         root = Path(tmp) / "rootfs"
-        argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root),
-                debian_mirror(repo)]
+        # Made beside the compiles (build.py) but needed only when the images are written after them:
+        # the lowest CPU priority keeps it off the compiles' critical path.
+        argv = ["nice", "-n", "19", "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
+                str(root), debian_mirror(repo)]
         progress.run("kube-proxy base", f"debootstrap {SUITE} with {', '.join(PACKAGES)}", argv,
                      cache / "logs" / "kube-proxy-base.log")
         for rel in PRUNE:

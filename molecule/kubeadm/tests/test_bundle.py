@@ -252,6 +252,21 @@ def test_kubelet_unit_starts_the_bundles_kubelet(host):
 # by the checksum of the copy there, before anything is replaced or restarted.
 
 
+def refused_run(bundle_dir, node_dir, *extra: str) -> str:
+    """molecule/kubeadm/playbooks/tampered_bundle.yml on the first worker, from bundle_dir on the
+    controller with the node's files at node_dir: its output on one line, after checking it failed."""
+    run = playbook(
+        str(ROOT / "molecule/kubeadm/playbooks/tampered_bundle.yml"),
+        "-e", f"tampered_bundle_node={WORKERS[0]}",
+        "-e", f"tampered_bundle_dir={bundle_dir}",
+        "-e", f"tampered_bundle_node_dir={node_dir}",
+        *extra,
+    )
+    output = " ".join(run.stdout.split())
+    assert run.returncode != 0, output[-2000:]
+    return output
+
+
 def test_a_tampered_bundle_is_refused_on_the_node(tmp_path):
     tampered, worker = "bin/runc", node(WORKERS[0])
     assert WORKERS[0] != MASTER
@@ -260,14 +275,7 @@ def test_a_tampered_bundle_is_refused_on_the_node(tmp_path):
     before = installed_state(worker)
     containerd_pid = run_ok(worker, "systemctl show containerd --property MainPID --value").strip()
 
-    run = playbook(
-        str(ROOT / "molecule/kubeadm/playbooks/tampered_bundle.yml"),
-        "-e", f"tampered_bundle_node={WORKERS[0]}",
-        "-e", f"tampered_bundle_dir={tmp_path / 'bundle'}",
-        "-e", f"tampered_bundle_node_dir={staging}",
-    )
-    output = " ".join(run.stdout.split())
-    assert run.returncode != 0, output[-2000:]
+    output = refused_run(tmp_path / "bundle", staging)
     staged = worker.file(f"{staging}/{tampered}")
     assert staged.exists and staged.sha256sum != SUMS[tampered]
     # The gate's own message: the file, what SHA256SUMS says, what the node's copy hashes to.
@@ -290,15 +298,7 @@ def test_a_tampered_bundle_with_a_matching_line_is_refused_when_pinned(tmp_path)
     before = installed_state(worker)
     containerd_pid = run_ok(worker, "systemctl show containerd --property MainPID --value").strip()
 
-    run = playbook(
-        str(ROOT / "molecule/kubeadm/playbooks/tampered_bundle.yml"),
-        "-e", f"tampered_bundle_node={WORKERS[0]}",
-        "-e", f"tampered_bundle_dir={tmp_path / 'bundle'}",
-        "-e", f"tampered_bundle_node_dir={staging}",
-        "-e", f"bundle_install_sums_sha256={pin}",
-    )
-    output = " ".join(run.stdout.split())
-    assert run.returncode != 0, output[-2000:]
+    output = refused_run(tmp_path / "bundle", staging, "-e", f"bundle_install_sums_sha256={pin}")
     assert "is not the one pinned, nothing installed" in output, output[-2000:]
     digest = hashlib.sha256(copied_sums.encode()).hexdigest()
     assert f"its SHA256SUMS has sha256 {digest}, bundle_install_sums_sha256 says {pin}" in output, output[-2000:]
@@ -369,15 +369,7 @@ def refused_in_place(worker, view: str):
     checking that nothing was installed or restarted."""
     before = installed_state(worker)
     containerd_pid = run_ok(worker, "systemctl show containerd --property MainPID --value").strip()
-    run = playbook(
-        str(ROOT / "molecule/kubeadm/playbooks/tampered_bundle.yml"),
-        "-e", f"tampered_bundle_node={WORKERS[0]}",
-        "-e", f"tampered_bundle_dir={BUNDLE}",
-        "-e", f"tampered_bundle_node_dir={view}",
-        "-e", "tampered_bundle_source=mounted",
-    )
-    output = " ".join(run.stdout.split())
-    assert run.returncode != 0, output[-2000:]
+    output = refused_run(BUNDLE, view, "-e", "tampered_bundle_source=mounted")
     assert installed_state(worker) == before
     assert run_ok(worker, "systemctl show containerd --property MainPID --value").strip() == containerd_pid
     return output
