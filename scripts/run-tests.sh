@@ -65,6 +65,13 @@ run_lint() {
     check "ansible-doc $type $(basename "${plugin%.*}")" \
       ansible-doc -t "$type" "k8s_lab.lab.$(basename "${plugin%.*}")"
   done
+  # Every role's meta/argument_specs.yml, as ansible-doc renders it for a user.
+  local role
+  for role in roles/*/meta/argument_specs.yml; do
+    role=${role#roles/}
+    role=${role%%/*}
+    check "ansible-doc role $role" ansible-doc -t role -r roles "$role"
+  done
   if command -v vagrant >/dev/null; then
     check "vagrant validate" vagrant validate
   fi
@@ -86,6 +93,22 @@ run_unit() {
   ((bad == 0)) || failures+=("pytest: $bad failed")
 }
 
+# A log as text: without the colour codes Molecule and pytest write.
+plain() { sed 's/\x1b\[[0-9;]*m//g' "$1"; }
+
+# What a failed verify asserted, for the summary at the end (where CI's excerpt of the output ends):
+# pytest's one-line results, then the assertion lines of its FAILURES and ERRORS, first 120. Molecule
+# frames the verifier's output ("  │ " before each line).
+pytest_digest() {
+  plain "$1" | sed 's/^ *│ \{0,1\}//' | awk '
+    /^=+ (FAILURES|ERRORS)( |$)/ { failures = 1; next }
+    /^=+ short test summary info( |$)/ { failures = 0; summary = 1; next }
+    /^=+ / { failures = 0; summary = 0 }
+    failures && /^E / && shown < 120 { asserted = asserted $0 "\n"; shown++ }
+    summary && /^(FAILED|ERROR) / { print }
+    END { printf "%s", asserted }'
+}
+
 run_molecule() {
   local scenarios=("$@")
   if ((${#scenarios[@]} == 0)); then
@@ -93,18 +116,21 @@ run_molecule() {
       | xargs -n1 basename | sort)
   fi
   local scenario log start tests
+  # Wide enough that Molecule's frame does not fold pytest's lines (pytest_digest reads them).
+  export COLUMNS=200
   for scenario in "${scenarios[@]}"; do
     log="$results_dir/molecule-$scenario.log"
     start=$SECONDS
     molecule test -s "$scenario" >"$log" 2>&1
     local rc=$?
     # testinfra's closing lines, one per verify step of the scenario.
-    tests=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+    tests=$(plain "$log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
     if ((rc == 0)); then
       pass "molecule $scenario: $tests testinfra checks ($((SECONDS - start)) s)" "$((tests > 0 ? tests : 1))"
     else
       fail "molecule $scenario ($((SECONDS - start)) s)"
-      sed 's/\x1b\[[0-9;]*m//g' "$log" | tail -n 80
+      plain "$log" | tail -n 80
+      pytest_digest "$log" >"$results_dir/digest-$scenario.txt"
     fi
   done
 }
@@ -125,6 +151,11 @@ case "$stage" in
 esac
 
 echo
+for digest in "$results_dir"/digest-*.txt; do
+  [[ -s "$digest" ]] || continue
+  echo "=== $(basename "$digest" .txt) ==="
+  cat "$digest"
+done
 for failure in "${failures[@]}"; do
   echo "failed: $failure"
 done

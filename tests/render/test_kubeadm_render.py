@@ -154,60 +154,98 @@ def test_calico_has_the_core_objects(calico_docs):
     assert len([k for k in kinds if k[0] == "ServiceAccount"]) == 3
 
 
-def rbac(docs):
-    """kind/name -> what it grants: a ClusterRole's rules, normalised (order inside a rule does not
-    matter, the rules themselves stay a multiset), a ClusterRoleBinding's roleRef and subjects."""
-    found = {}
-    for doc in docs:
-        key = f"{doc['kind']}/{doc['metadata']['name']}"
-        if doc["kind"] == "ClusterRole":
-            found[key] = sorted(
-                tuple(tuple(sorted(rule.get(field) or [])) for field in ("apiGroups", "resources", "resourceNames",
-                                                                         "verbs", "nonResourceURLs"))
-                for rule in doc["rules"])
-        elif doc["kind"] == "ClusterRoleBinding":
-            found[key] = (doc["roleRef"], sorted(doc["subjects"], key=json.dumps))
-    return found
+# What each Calico component is allowed, as the pinned release grants it (its manifests/calico.yaml,
+# read for these facts): ClusterRole -> apiGroup -> verbs -> resources; "resource[name]" is a grant on
+# one object. calico-node's watches get 403 for any kind it lacks, and it never becomes Ready.
+CALICO_GRANTS_VERSION = "v3.31.3"
+CALICO = "crd.projectcalico.org"
+CRUD = "create delete get list update watch"
+CALICO_GRANTS = {
+    "calico-kube-controllers": {
+        "": {"get list watch": "namespaces nodes pods", "get list update watch": "services services/status"},
+        CALICO: {CRUD: "blockaffinities hostendpoints ipamblocks ipamconfigs ipamhandles tiers",
+                 "create get list update watch": "clusterinformations kubecontrollersconfigurations",
+                 "list watch": "ippools", "list": "ipreservations"},
+    },
+    "calico-node": {
+        "": {"get": "configmaps", "get list watch": "endpoints namespaces nodes pods services",
+             "patch update": "nodes/status", "patch": "pods/status", "list watch": "serviceaccounts",
+             "create": "serviceaccounts/token[calico-cni-plugin]"},
+        "apps": {"get": "daemonsets"},
+        CALICO: {"create get list update watch": "bgpconfigurations bgppeers clusterinformations felixconfigurations "
+                                                 "ippools",
+                 "get list watch": "bgpfilters globalbgpconfigs globalfelixconfigs globalnetworkpolicies "
+                                   "globalnetworksets hostendpoints ipreservations networkpolicies networksets "
+                                   "stagedglobalnetworkpolicies stagedkubernetesnetworkpolicies stagednetworkpolicies",
+                 CRUD: "blockaffinities ipamblocks", "get list update watch": "caliconodestatuses",
+                 "create get": "ipamconfigs", "create delete get list update": "ipamhandles",
+                 "create get list watch": "tiers"},
+        "discovery.k8s.io": {"list watch": "endpointslices"},
+        "networking.k8s.io": {"list watch": "networkpolicies"},
+        "policy.networking.k8s.io": {"list watch": "adminnetworkpolicies baselineadminnetworkpolicies"},
+    },
+    "calico-cni-plugin": {
+        "": {"get": "namespaces nodes pods", "patch": "pods/status"},
+        CALICO: {"create delete get list update": "blockaffinities clusterinformations ipamblocks ipamconfigs "
+                                                  "ipamhandles ippools ipreservations"},
+    },
+    "calico-tier-getter": {"projectcalico.org": {"get": "tiers"}},
+}
+# Who each ClusterRole is bound to (the binding has the role's name).
+CALICO_SUBJECTS = {
+    "calico-kube-controllers": ("ServiceAccount", "calico-kube-controllers"),
+    "calico-node": ("ServiceAccount", "calico-node"),
+    "calico-cni-plugin": ("ServiceAccount", "calico-cni-plugin"),
+    "calico-tier-getter": ("User", "system:kube-controller-manager"),
+}
 
 
-def permissions(rules):
-    """Every (apiGroup, resource, resourceName, verb) a ClusterRole's normalised rules grant."""
-    return {(group, resource, name, verb)
-            for groups, resources, names, verbs, _ in rules
-            for group in groups for resource in resources for name in names or ("*",) for verb in verbs}
+def expected_permissions(grants: dict) -> set[tuple[str, str, str, str]]:
+    return {(group, *(resource[:-1].split("[") if "[" in resource else (resource, "*")), verb)
+            for group, by_verbs in grants.items() for verbs, resources in by_verbs.items()
+            for resource in resources.split() for verb in verbs.split()}
 
 
-def test_calico_rbac_matches_the_release_manifest(calico_docs):
-    """calico-node's watches get 403 for any kind it lacks, and never become Ready: the RBAC must be
-    the pinned release's own (tests/fixtures/calico-<version>-rbac.yaml, from its manifests/calico.yaml)."""
+def rendered_permissions(role: dict) -> set[tuple[str, str, str, str]]:
+    """Every (apiGroup, resource, resourceName or *, verb) a ClusterRole's rules grant."""
+    assert all(not rule.get("nonResourceURLs") for rule in role["rules"])
+    return {(group, resource, name, verb) for rule in role["rules"]
+            for group in rule.get("apiGroups") or [] for resource in rule.get("resources") or []
+            for name in rule.get("resourceNames") or ["*"] for verb in rule.get("verbs") or []}
+
+
+def test_calico_grants_are_the_releases(calico_docs):
     version = yaml.safe_load((REPO / "roles" / "calico" / "defaults" / "main.yml").read_text())["calico_version"]
-    fixture = REPO / "tests" / "fixtures" / f"calico-{version}-rbac.yaml"
-    assert fixture.is_file(), f"no RBAC of Calico {version} to compare with: add {fixture.relative_to(REPO)}"
-    release = rbac(d for d in yaml.safe_load_all(fixture.read_text()) if d)
-    rendered = rbac(calico_docs)
-    differences = [f"{key}: not in the release" for key in sorted(set(rendered) - set(release))]
-    for key, granted in sorted(release.items()):
-        if key not in rendered:
-            differences.append(f"{key}: missing")
-        elif key.startswith("ClusterRole/"):
-            missing = sorted(permissions(granted) - permissions(rendered[key]))
-            extra = sorted(permissions(rendered[key]) - permissions(granted))
-            if missing or extra or rendered[key] != granted:
-                differences.append(f"{key}: missing {missing}, not in the release {extra}, rules differ")
-        elif rendered[key] != granted:
-            differences.append(f"{key}: binds {rendered[key]}, the release {granted}")
+    assert version == CALICO_GRANTS_VERSION, f"read Calico {version}'s RBAC into CALICO_GRANTS"
+    roles = {d["metadata"]["name"]: d for d in calico_docs if d["kind"] == "ClusterRole"}
+    assert set(roles) == set(CALICO_GRANTS)
+    differences = []
+    for name, grants in CALICO_GRANTS.items():
+        missing = sorted(expected_permissions(grants) - rendered_permissions(roles[name]))
+        extra = sorted(rendered_permissions(roles[name]) - expected_permissions(grants))
+        if missing or extra:
+            differences.append(f"ClusterRole/{name}: missing {missing}, not in the release {extra}")
     assert differences == [], "\n".join(differences)
 
 
-def test_rbac_comparison_sees_a_changed_rule(calico_docs):
+def test_calico_bindings_are_the_releases(calico_docs):
+    bindings = {d["metadata"]["name"]: d for d in calico_docs if d["kind"] == "ClusterRoleBinding"}
+    assert set(bindings) == set(CALICO_SUBJECTS)
+    for name, (kind, subject) in CALICO_SUBJECTS.items():
+        assert bindings[name]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                             "name": name}
+        assert [(s["kind"], s["name"]) for s in bindings[name]["subjects"]] == [(kind, subject)]
+        if kind == "ServiceAccount":
+            assert bindings[name]["subjects"][0]["namespace"] == "kube-system"
+
+
+def test_the_grant_comparison_sees_one_verb_less(calico_docs):
     """The comparison above is not vacuous: one verb less on one rule is a difference."""
     changed = json.loads(json.dumps(calico_docs))
     role = next(d for d in changed if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "calico-node")
     rule = next(r for r in role["rules"] if "policy.networking.k8s.io" in r["apiGroups"])
     rule["verbs"] = rule["verbs"][1:]
-    before, after = rbac(calico_docs)["ClusterRole/calico-node"], rbac(changed)["ClusterRole/calico-node"]
-    assert after != before
-    assert permissions(after) < permissions(before)
+    assert rendered_permissions(role) < expected_permissions(CALICO_GRANTS["calico-node"])
 
 
 def calico_node_env(calico_docs):
