@@ -59,13 +59,16 @@ setup-bundle: $(VENV)/.lab-installed
 # Where the bundle's files come from: build (from Go source, offline) or download (the official
 # release files, checked against their published checksums; needs internet). LAB_BUNDLE_MIRROR: an
 # HTTPS mirror for download. BUNDLE_APPS=built leaves out the applications not built yet (make lab).
+# BUNDLE_RELEASES=topology leaves out the previous Kubernetes release unless inventory/topology.yml
+# runs it or it is built already (make lab); all: both (the kubeadm scenario starts at the previous).
 LAB_BUNDLE_SOURCE ?= build
 BUNDLE_APPS ?= all
+BUNDLE_RELEASES ?= all
 
 # Builds what changed since the last run (seconds when nothing did); see bundle/versions.yml.
 bundle: setup-bundle
 	$(VENV)/bin/python scripts/bundle.py build --source $(LAB_BUNDLE_SOURCE) --apps $(BUNDLE_APPS) \
-	  $(if $(LAB_BUNDLE_MIRROR),--mirror $(LAB_BUNDLE_MIRROR))
+	  --releases $(BUNDLE_RELEASES) $(if $(LAB_BUNDLE_MIRROR),--mirror $(LAB_BUNDLE_MIRROR))
 
 image: setup-test
 	scripts/build-node-image.sh

@@ -122,7 +122,8 @@ if [[ "$first_bundle" == true ]] || ! podman image exists "$image"; then
   cat <<EOF
 [lab] First run on this machine: m-k8s and $workers worker(s) as podman containers. What it does:
 [lab]   - the offline bundle: Kubernetes, etcd, CoreDNS, containerd, runc, crictl and the CNI plugins
-[lab]     compiled from Go source (about 10 minutes on 2 cores; later runs reuse it in seconds).
+[lab]     compiled from Go source (about 10 minutes on 2 cores; later runs reuse it in seconds;
+[lab]     a topology at the previous Kubernetes minor compiles that release too).
 [lab]     With internet, LAB_BUNDLE_SOURCE=download make lab fetches the official release files
 [lab]     instead (checked against their published checksums).
 [lab]   - the node image (Debian 12, debootstrap), alongside the bundle (a few minutes);
@@ -139,7 +140,7 @@ if [[ -z "${LAB_BUNDLE_DIR:-}" ]]; then
   # minute and the first run with it: 2026-12-07, docs/measurements.md.)
   nice -n 19 scripts/build-node-image.sh >"$image_log" 2>&1 &
   image_pid=$!
-  make --no-print-directory bundle BUNDLE_APPS=built
+  make --no-print-directory bundle BUNDLE_APPS=built BUNDLE_RELEASES=topology
   wait "$image_pid" || { cat "$image_log" >&2; echo "The node image failed (log: $image_log)" >&2; exit 1; }
 fi
 
@@ -150,7 +151,10 @@ step "cluster: site.yml"
 ansible-playbook site.yml
 step ""
 
-kubectl="$bundle_dir/bin/kubectl"
+# The pin's kubectl: the bundle always carries it, and it talks to a cluster of the previous minor too.
+pin=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["kubernetes_version"])' \
+  "$bundle_dir/manifest.json")
+kubectl="$bundle_dir/kubernetes/$pin/bin/kubectl"
 echo
 echo "[lab] Step times (seconds), also in $times:"
 sed 's/^/[lab]   /' "$times"

@@ -30,8 +30,11 @@ description:
     empty where the files must be copied to the nodes (VMs).
   - Bad settings stop the run with a message that names the setting, and so do settings this
     plugin does not know, with the nearest known name (a misspelt one would otherwise be ignored).
-  - I(kubernetes_version) must name the Kubernetes the project pins, C(kubernetes) in
-    C(bundle/versions.yml) of the collection (its minor or that exact patch).
+  - I(kubernetes_version) must name a Kubernetes release the project pins in C(bundle/versions.yml)
+    of the collection, C(kubernetes) (what a new lab runs) or C(kubernetes_previous) (the minor before,
+    an older lab's), as its minor or that exact patch. C(lab_kubernetes_release) is the release it names
+    (v1.36.3), C(lab_kubernetes_pinned) every pinned release. A node already built keeps its own
+    release (the P(k8s_lab.lab.node_release#filter) rule); C(playbooks/upgrade.yml) moves it.
 options:
   plugin:
     description: Marks the file as one for this plugin.
@@ -44,8 +47,9 @@ options:
   kubernetes_version:
     description:
       - Kubernetes minor (C(1.37)) or patch (C(1.37.2)) version, quoted (an unquoted C(1.40) is the
-        YAML number 1.4). It must be the minor or the exact patch of the Kubernetes pinned in
-        C(bundle/versions.yml).
+        YAML number 1.4). It must be the minor or the exact patch of a Kubernetes pinned in
+        C(bundle/versions.yml) (C(kubernetes) or C(kubernetes_previous)).
+      - The release a new lab is built at; a built lab is upgraded with C(playbooks/upgrade.yml).
     type: str
     default: "1.37"
   provider:
@@ -184,10 +188,28 @@ import yaml
 if __name__ == "__main__":
     # Run as a program (main() below): the nodes for the Vagrantfile, on a host that may have no
     # Ansible at all. The same on every host, so the tests that run it prove the Ansible-free path.
+    # Without Ansible there is no ansible_collections package (and a Windows checkout has the
+    # collections/ symlink as a plain file): the release rules, standard library only, load by path.
+    import importlib.util
+
     BaseInventoryPlugin = object
+    _RELEASE_SPEC = importlib.util.spec_from_file_location("kubernetes_release", os.path.join(
+        os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "module_utils", "kubernetes_release.py"))
+    _release = importlib.util.module_from_spec(_RELEASE_SPEC)
+    sys.modules[_RELEASE_SPEC.name] = _release
+    _RELEASE_SPEC.loader.exec_module(_release)
+    ReleaseError, minor_of, release_of, spellings = (
+        _release.ReleaseError, _release.minor_of, _release.release_of, _release.spellings)
 else:
     from ansible.errors import AnsibleParserError
     from ansible.plugins.inventory import BaseInventoryPlugin
+
+    from ansible_collections.k8s_lab.lab.plugins.module_utils.kubernetes_release import (
+        ReleaseError,
+        minor_of,
+        release_of,
+        spellings,
+    )
 
 PLUGIN_NAME = "k8s_lab.lab.lab_topology"
 MASTER_NAME = "m-k8s"
@@ -212,10 +234,12 @@ DEFAULT_PROVIDER = "virtualbox"
 PODMAN_SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=120s -o IdentitiesOnly=yes"
 KUBERNETES_VERSION_RE = re.compile(r"^1\.(\d+)(\.\d+)?$")
 PIN_RE = re.compile(r"^v1\.\d+\.\d+$")
-# The Kubernetes the project knows is the one it pins for its offline bundle: `kubernetes:` of
-# bundle/versions.yml (scripts/bundle.py builds exactly that, and checks this file against it with
-# kubernetes_minor() below). The plugin runs from the collection, whose root is the repository
-# (plugins/inventory/ is two levels down; galaxy.yml keeps bundle/versions.yml in a built collection).
+# The Kubernetes the project knows is what it pins for its offline bundle: `kubernetes:` of
+# bundle/versions.yml and the minor before it, `kubernetes_previous:` (scripts/bundle.py builds exactly
+# those, and checks this file against them with kubernetes_release() below). The plugin runs from the
+# collection, whose root is the repository (plugins/inventory/ is two levels down; galaxy.yml keeps
+# bundle/versions.yml in a built collection).
+PIN_KEYS = ("kubernetes", "kubernetes_previous")
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 VERSIONS_FILE = os.path.join(COLLECTION_ROOT, "bundle", "versions.yml")
 # The lab's topology, what the program reads when given no file.
@@ -307,51 +331,77 @@ def _port(settings: dict, key: str) -> int:
     return value
 
 
-def pinned_kubernetes(path: str = VERSIONS_FILE) -> str:
-    """The Kubernetes the project pins (v1.37.2): `kubernetes:` of bundle/versions.yml."""
+def pinned_releases(path: str = VERSIONS_FILE) -> list[str]:
+    """The Kubernetes releases the project pins, the current one first: `kubernetes:` of
+    bundle/versions.yml (v1.37.2) and, where the file has it, `kubernetes_previous:` (v1.36.3)."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle)
     except (OSError, yaml.YAMLError) as exc:
         raise TopologyError(f"kubernetes_version: cannot read the project's pins from {path} ({exc})") from exc
-    pin = data.get("kubernetes") if isinstance(data, dict) else None
-    if not isinstance(pin, str) or not PIN_RE.match(pin):
-        raise TopologyError(f"kubernetes_version: {path} pins no Kubernetes like v1.37.2 (kubernetes: {pin!r})")
-    return pin
+    data = data if isinstance(data, dict) else {}
+    pins = []
+    for key in PIN_KEYS:
+        pin = data.get(key)
+        if pin is None and key != "kubernetes":
+            continue
+        if not isinstance(pin, str) or not PIN_RE.match(pin):
+            raise TopologyError(f"kubernetes_version: {path} pins no Kubernetes like v1.37.2 ({key}: {pin!r})")
+        pins.append(pin)
+    return pins
 
 
-def kubernetes_minor(version, pinned: str) -> str:
-    """The minor (1.37) of a topology's kubernetes_version, which must be the minor or the exact
-    patch of the pinned Kubernetes (v1.37.2): the project builds, tests and bundles that one only."""
-    pin = pinned.removeprefix("v")
-    pin_minor = pin.rsplit(".", 1)[0]
+def pinned_kubernetes(path: str = VERSIONS_FILE) -> str:
+    """The Kubernetes a new lab runs (v1.37.2): `kubernetes:` of bundle/versions.yml."""
+    return pinned_releases(path)[0]
+
+
+def _either(forms) -> str:
+    quoted = [f'"{form}"' for form in forms]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def kubernetes_release(version, pinned) -> str:
+    """The release (v1.36.3) a topology's kubernetes_version names, which must be the minor or the exact
+    patch of a pinned release (pinned: one release, or several): the project builds, tests and bundles
+    those only."""
+    pins = [pinned] if isinstance(pinned, str) else list(pinned)
+    forms = spellings(pins)
     if isinstance(version, bool) or not isinstance(version, (str, int, float)):
-        raise TopologyError(f'kubernetes_version: {version!r} is no version; use "{pin_minor}" or "{pin}"')
+        raise TopologyError(f"kubernetes_version: {version!r} is no version; use {_either(forms)}")
     if not isinstance(version, str):
         # YAML reads an unquoted 1.40 as the number 1.4: reading it back as text would pick 1.4.
         raise TopologyError(
             f"kubernetes_version: {version!r} is a YAML number, not text (an unquoted 1.40 is read as 1.4): "
-            f'quote it, as in kubernetes_version: "1.40" (this project pins "{pin_minor}")'
+            f'quote it, as in kubernetes_version: "1.40" (this project pins {_either(forms[::2])})'
         )
     if not KUBERNETES_VERSION_RE.match(version):
         raise TopologyError(f"kubernetes_version: {version!r} must look like 1.MINOR or 1.MINOR.PATCH")
-    if version not in (pin_minor, pin):
+    try:
+        return release_of(version, pins)
+    except ReleaseError as exc:
         raise TopologyError(
-            f'kubernetes_version: {version!r} is not the Kubernetes this project pins: use "{pin_minor}" or '
-            f'"{pin}" (bundle/versions.yml pins {pinned}; to move to another version, bump both together)'
-        )
-    return pin_minor
+            f"kubernetes_version: {version!r} is not {'the' if len(pins) == 1 else 'a'} Kubernetes this project "
+            f"pins: use {_either(forms)} "
+            f"(bundle/versions.yml pins {' and '.join(pins)}; to move to another version, bump both together)"
+        ) from exc
 
 
-def build_topology(settings: dict, pinned: str | None = None) -> Topology:
+def kubernetes_minor(version, pinned) -> str:
+    """The minor (1.37) of the release a topology's kubernetes_version names (kubernetes_release)."""
+    return minor_of(kubernetes_release(version, pinned))
+
+
+def build_topology(settings: dict, pinned: str | list[str] | None = None) -> Topology:
     """Validate the topology settings and compute the nodes and the lab_* variables. pinned is the
-    Kubernetes the project pins (read from bundle/versions.yml when not given)."""
+    Kubernetes release the project pins, or all of them (read from bundle/versions.yml when not given)."""
     provider = settings["provider"]
     if provider not in PROVIDERS:
         raise TopologyError(f"provider: {provider!r} is unknown; use one of {', '.join(PROVIDERS)}")
 
     version = settings["kubernetes_version"]
-    minor = kubernetes_minor(version, pinned or pinned_kubernetes())
+    pins = [pinned] if isinstance(pinned, str) else list(pinned or pinned_releases())
+    release = kubernetes_release(version, pins)
 
     subnet = _network(settings, "subnet")
     pod_cidr = _network(settings, "pod_cidr")
@@ -437,7 +487,10 @@ def build_topology(settings: dict, pinned: str | None = None) -> Topology:
     master_ip = nodes[0].ip
     group_vars = {
         "lab_kubernetes_version": version,
-        "lab_kubernetes_minor": minor,
+        "lab_kubernetes_minor": minor_of(release),
+        # The release a new lab is built at; every release the project pins (what a node may run).
+        "lab_kubernetes_release": release,
+        "lab_kubernetes_pinned": pins,
         "lab_provider": provider,
         # The account users log in with: Vagrant boxes have vagrant, podman nodes only root.
         "lab_login_user": "root" if provider == "podman" else "vagrant",

@@ -52,22 +52,25 @@ def write_overlays(component: GoComponent, version: str, wrapper_dir: Path, cach
 
 
 def build_component(component: GoComponent, version: str, date: str, wrapper_dir: Path,
-                    cache: Path, out: Path) -> None:
+                    cache: Path, out: Path, label: str | None = None) -> None:
+    """label: what the progress lines and the log are named after (default: the component's name;
+    previous-kubernetes for the previous release's, whose build must not share the current's log)."""
+    label = label or component.name
     check_pinned(component, version, wrapper_dir)
     if component.overlays:
         (cache / "overlays").mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f"{component.name}-", dir=cache / "overlays") as work:
+        with tempfile.TemporaryDirectory(prefix=f"{label}-", dir=cache / "overlays") as work:
             _go_build(component, version, date, wrapper_dir, cache, out,
-                      write_overlays(component, version, wrapper_dir, cache, Path(work)))
+                      write_overlays(component, version, wrapper_dir, cache, Path(work)), label)
     else:
-        _go_build(component, version, date, wrapper_dir, cache, out, [])
+        _go_build(component, version, date, wrapper_dir, cache, out, [], label)
     for built, wanted in component.renames.items():
         (out / built).rename(out / wanted)
     check_versions(component, version, out)
 
 
 def _go_build(component: GoComponent, version: str, date: str, wrapper_dir: Path, cache: Path, out: Path,
-              overlay_args: list[str]) -> None:
+              overlay_args: list[str], label: str) -> None:
     argv = ["go", "build", "-trimpath", *overlay_args, "-o", f"{out}/"]
     if component.tags:
         argv += ["-tags", ",".join(component.tags)]
@@ -76,8 +79,8 @@ def _go_build(component: GoComponent, version: str, date: str, wrapper_dir: Path
         argv += ["-ldflags", " ".join(ldflags)]
     argv += list(component.packages)
     overlaid = f", overlaid: {', '.join(sorted(component.overlays))}" if component.overlays else ""
-    progress.run(component.name, f"go build of {len(component.packages)} command(s) at {version}{overlaid}", argv,
-                 cache / "logs" / f"{component.name}.log", cwd=wrapper_dir, env=go_env(cache, cgo=component.cgo))
+    progress.run(label, f"go build of {len(component.packages)} command(s) at {version}{overlaid}", argv,
+                 cache / "logs" / f"{label}.log", cwd=wrapper_dir, env=go_env(cache, cgo=component.cgo))
 
 
 def check_versions(component: GoComponent, version: str, bindir: Path, only: set[str] | None = None) -> None:
@@ -99,13 +102,13 @@ def check_versions(component: GoComponent, version: str, bindir: Path, only: set
             )
 
 
-def build_pause(source: Path, version: str, cache: Path, out: Path) -> None:
+def build_pause(source: Path, version: str, cache: Path, out: Path, label: str = "pause") -> None:
     """pause from the C source that the Kubernetes module ships, static, as upstream builds it."""
     if shutil.which("gcc") is None:
         raise progress.StepFailed("pause: gcc is not installed (apt-get install gcc libc6-dev)")
     argv = ["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{version}",
             "-o", str(out / "pause"), str(source / "build/pause/linux/pause.c")]
-    progress.run("pause", f"gcc -static pause.c at {version}", argv, cache / "logs" / "pause.log")
+    progress.run(label, f"gcc -static pause.c at {version}", argv, cache / "logs" / f"{label}.log")
     result = subprocess.run([str(out / "pause"), "-v"], capture_output=True, text=True, timeout=10, check=False)
     if f"pause.c v{version}" not in result.stdout + result.stderr:
         raise progress.StepFailed(f"pause: `pause -v` does not report v{version}: {result.stdout}{result.stderr}")

@@ -12,6 +12,9 @@ from pathlib import Path
 from .recipes import GoComponent
 
 WRAPPER_PREFIX = "k8s-lab.local/bundle/"
+# The wrappers of the previous Kubernetes release's own components (its Kubernetes, and its etcd and
+# CoreDNS when they differ from the current release's), beside the current's in bundle/go/.
+PREVIOUS = "previous"
 HEADER = (
     "// Wrapper module of the lab's offline bundle: builds {module}'s commands.\n"
     "// Written by `scripts/bundle.py pin` from bundle/versions.yml; review and commit, do not edit.\n"
@@ -20,6 +23,12 @@ HEADER = (
 
 class WrapperError(RuntimeError):
     """A wrapper module is missing or pins another version than bundle/versions.yml."""
+
+
+def wrapper_name(component: GoComponent, previous: bool = False) -> str:
+    """The wrapper's directory under bundle/go/, and its module path under WRAPPER_PREFIX:
+    kubernetes, or previous/kubernetes for the previous release's."""
+    return f"{PREVIOUS}/{component.name}" if previous else component.name
 
 
 def go_env(cache: Path, *, cgo: bool = False) -> dict[str, str]:
@@ -60,8 +69,8 @@ def go_directive(go_mod: str) -> str:
     return match.group(1)
 
 
-def render_go_mod(component: GoComponent, version: str, upstream_go_mod: str) -> str:
-    lines = [HEADER.format(module=component.module), f"module {WRAPPER_PREFIX}{component.name}", "",
+def render_go_mod(component: GoComponent, version: str, upstream_go_mod: str, previous: bool = False) -> str:
+    lines = [HEADER.format(module=component.module), f"module {WRAPPER_PREFIX}{wrapper_name(component, previous)}", "",
              f"go {go_directive(upstream_go_mod)}", "", f"require {component.module} {version}", ""]
     if component.sibling_version is not None:
         sibling = component.sibling_version(version)
@@ -73,13 +82,14 @@ def render_go_mod(component: GoComponent, version: str, upstream_go_mod: str) ->
     return "\n".join(lines)
 
 
-def pin(component: GoComponent, version: str, wrapper_dir: Path, cache: Path) -> None:
-    """Rewrite wrapper_dir/go.mod and go.sum for component at version (the pin)."""
+def pin(component: GoComponent, version: str, wrapper_dir: Path, cache: Path, previous: bool = False) -> None:
+    """Rewrite wrapper_dir/go.mod and go.sum for component at version (the pin; previous: the previous
+    Kubernetes release's wrapper)."""
     version = component.module_version(version)
     source = module_source(component.module, version, cache)
     wrapper_dir.mkdir(parents=True, exist_ok=True)
     (wrapper_dir / "go.sum").unlink(missing_ok=True)
-    (wrapper_dir / "go.mod").write_text(render_go_mod(component, version, (source / "go.mod").read_text()))
+    (wrapper_dir / "go.mod").write_text(render_go_mod(component, version, (source / "go.mod").read_text(), previous))
     env = go_env(cache, cgo=component.cgo)
     env["GOFLAGS"] = "-mod=mod"
     # Without @version, go get would move the module to its newest release.

@@ -63,8 +63,11 @@ def image_for(reference: str, binaries: dict[str, Path], kube_proxy_base: Path |
     raise ValueError(f"kubeadm asks for an image the bundle has no recipe for: {reference}")
 
 
-def archive_name(reference: str) -> str:
-    return f"images/{short_name(reference)}.tar"
+def archive_name(reference: str, versioned: bool = False) -> str:
+    """images/kube-apiserver.tar; versioned: images/kube-apiserver-v1.36.3.tar, for an image only the
+    previous Kubernetes release asks for (the current release's keep the names they always had)."""
+    tag = f"-{reference.rsplit(':', 1)[1]}" if versioned else ""
+    return f"images/{short_name(reference)}{tag}.tar"
 
 
 def app_image(reference: str, binary: Path, created: str, epoch: int, path: str | None = None) -> Image:

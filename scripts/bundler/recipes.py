@@ -31,8 +31,11 @@ class GoComponent:
     # modules, etcd's submodules): the served version of each sibling, given the pin.
     sibling_version: Callable[[str], str] | None = None
     checks: dict[str, VersionCheck] = field(default_factory=dict)
-    # Binaries the nodes run directly (bundle bin/ or cni/bin/); the rest go into images only.
+    # Binaries the nodes run directly (bundle bin/, cni/bin/, kubernetes/<release>/bin/); the rest go
+    # into images only.
     node_binaries: tuple[str, ...] = ()
+    # Their directory in the bundle; "{version}" in it: one directory per release (Kubernetes, whose
+    # two releases the bundle carries side by side).
     node_dir: str = "bin"
     # go build names a binary after its package directory; upstream renames some (etcd's is server/).
     renames: dict[str, str] = field(default_factory=dict)
@@ -46,6 +49,15 @@ class GoComponent:
     # the function that turns the module's text into the one compiled. Only for a module that does
     # not build as published (Alertmanager's embedded web UI); the module cache itself is never edited.
     overlays: dict[str, Callable[[str], str]] = field(default_factory=dict)
+
+    def node_path(self, version: str) -> str:
+        """The bundle directory of the node binaries at version: bin, kubernetes/v1.37.2/bin."""
+        return self.node_dir.format(version=version)
+
+    @property
+    def per_release(self) -> bool:
+        """Each release's node binaries have a directory of their own."""
+        return "{version}" in self.node_dir
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,9 @@ KUBERNETES = GoComponent(
         **{name: VersionCheck(("--version",), _kube_check) for name in _K8S_SERVER},
     },
     node_binaries=("kubeadm", "kubelet", "kubectl"),
+    # Both releases' (the pin and the previous minor): a node installs its own release's, and an
+    # upgrade the next one's.
+    node_dir="kubernetes/{version}/bin",
 )
 
 ETCD = GoComponent(
@@ -118,6 +133,7 @@ ETCD = GoComponent(
     ldflags=lambda version, date: ["-s", "-w"],
     sibling_version=lambda v: v,
     # The control plane's backups (roles/etcd_backup) run them on the node; etcd itself runs in its image.
+    # The current release's only (a node has one etcdctl; the previous release's etcd is in its image).
     node_binaries=("etcdctl", "etcdutl"),
     checks={
         "etcd": VersionCheck(("--version",), lambda v: f"etcd Version: {v[1:]}"),
@@ -347,6 +363,9 @@ MONITORING_APPS = (PROMETHEUS_APP, NODE_EXPORTER_APP, KUBE_STATE_METRICS_APP, AL
 GO_COMPONENTS = (KUBERNETES, ETCD, COREDNS, CONTAINERD, RUNC, CRI_TOOLS, CNI_PLUGINS, METALLB,
                  PROMETHEUS, NODE_EXPORTER, KUBE_STATE_METRICS, ALERTMANAGER)
 BY_NAME = {c.name: c for c in GO_COMPONENTS}
+# The components kubeadm names images of, at the versions its own constants give (versions.yml pins
+# none of them): each Kubernetes release the bundle carries has its own, unless they are equal.
+KUBEADM_COMPONENTS = (ETCD, COREDNS)
 APPS = (METALLB_APP, *MONITORING_APPS)
 # Components whose binaries only the applications' images hold.
 APP_COMPONENTS = frozenset(app.component.name for app in APPS)

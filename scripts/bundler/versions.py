@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from .recipes import APPS, GO_COMPONENTS
+from .gomodule import wrapper_name
+from .recipes import APPS, BY_NAME, GO_COMPONENTS, KUBERNETES, GoComponent
 
 PIN = re.compile(r"^v\d+\.\d+\.\d+$")
 # Read from kubeadm's constants in the pinned module (cmd/kubeadm/app/constants/constants.go).
@@ -30,10 +31,18 @@ class Versions:
     arch: str
     pins: dict[str, str]
     download: dict[str, str]
+    # kubernetes_previous: the minor below the kubernetes pin, which the bundle carries too. Not in
+    # pins, which holds one version per component of the current release (and its wrapper module).
+    kubernetes_previous: str
 
     @property
     def kubernetes(self) -> str:
         return self.pins["kubernetes"]
+
+    @property
+    def kubernetes_releases(self) -> tuple[str, str]:
+        """Every Kubernetes release the bundle can carry, the current pin first."""
+        return (self.kubernetes, self.kubernetes_previous)
 
     @property
     def staging(self) -> str:
@@ -60,7 +69,8 @@ def load(path: Path, topology: Path | None = None, roles: Path | None = None) ->
     missing = [k for name in released for k in (name, f"{name}_sha256") if k not in download]
     if missing:
         raise VersionsError(f"{path}: download lacks URL templates for {', '.join(missing)}")
-    versions = Versions(arch=data["arch"], pins=pins, download=download)
+    versions = Versions(arch=data["arch"], pins=pins, download=download,
+                        kubernetes_previous=check_previous(path, data.get("kubernetes_previous"), pins["kubernetes"]))
     if topology is not None:
         check_topology(versions, topology)
     if roles is not None:
@@ -68,17 +78,39 @@ def load(path: Path, topology: Path | None = None, roles: Path | None = None) ->
     return versions
 
 
-def check_topology(versions: Versions, topology: Path) -> None:
-    """The bundle's Kubernetes must be the topology's kubernetes_version (a minor, or that exact
-    patch): the rule of the inventory plugin, which refuses any other version, applied to this pin."""
+def minor_of(pin: str) -> tuple[int, int]:
+    """v1.37.2 -> (1, 37)."""
+    major, minor, _ = pin.removeprefix("v").split(".")
+    return int(major), int(minor)
+
+
+def check_previous(path: Path, value: object, kubernetes: str) -> str:
+    """kubernetes_previous must be a patch of the minor just below kubernetes: kubeadm upgrades one
+    minor at a time, so that is the only release an upgrade to the pin can start from."""
+    major, minor = minor_of(kubernetes)
+    wanted = f"v{major}.{minor - 1}"
+    if not isinstance(value, str) or not PIN.match(value) or minor_of(value) != (major, minor - 1):
+        raise VersionsError(
+            f"{path}: kubernetes_previous must be a patch of {wanted} (the minor just below kubernetes "
+            f"{kubernetes}; kubeadm upgrades one minor at a time), like {wanted}.0, got {value!r}"
+        )
+    return value
+
+
+def check_topology(versions: Versions, topology: Path) -> str:
+    """The topology's kubernetes_version (a minor, or an exact patch) must name one of the bundle's
+    Kubernetes releases: the inventory plugin's rule, applied to both pins. Returns that release."""
     # Imported here: the plugin needs Ansible (the project's venv, which runs scripts/bundle.py) and
     # collections/ on sys.path (scripts/bundle.py and the tests' conftest put it there).
     from ansible_collections.k8s_lab.lab.plugins.inventory import lab_topology
 
     try:
-        settings = lab_topology.read_settings(str(topology), environ={})
-        lab_topology.kubernetes_minor(settings["kubernetes_version"], versions.kubernetes)
+        wanted = lab_topology.read_settings(str(topology), environ={})["kubernetes_version"]
     except (OSError, lab_topology.TopologyError) as exc:
+        raise VersionsError(f"{topology}: {exc}") from exc
+    try:
+        return lab_topology.kubernetes_release(wanted, versions.kubernetes_releases)
+    except lab_topology.TopologyError as exc:
         raise VersionsError(f"{topology}: {exc}") from exc
 
 
@@ -112,3 +144,25 @@ def kubeadm_constants(kubernetes_source: Path) -> dict[str, str]:
 def etcd_module_version(image_tag: str) -> str:
     """kubeadm names etcd images 3.7.0-0 (a build suffix); the Go module is v3.7.0."""
     return "v" + image_tag.split("-", 1)[0]
+
+
+def derived_versions(kubeadm_asks: dict[str, str]) -> dict[str, str]:
+    """The module versions of the components kubeadm names images of ({"etcd": "3.7.0-0", "coredns":
+    "v1.14.6", ...}, from its constants or its image list): {"etcd": "v3.7.0", "coredns": "v1.14.6"}."""
+    return {"etcd": etcd_module_version(kubeadm_asks["etcd"]), "coredns": kubeadm_asks["coredns"]}
+
+
+def wrapper_pins(versions: Versions, current: dict[str, str], previous: dict[str, str],
+                 ) -> dict[str, tuple[GoComponent, str, bool]]:
+    """Every wrapper module bundle/go/ must hold (its name, gomodule.wrapper_name) -> (component, the
+    version it pins, whether it is the previous release's), given what each release's kubeadm asks for
+    (kubeadm_constants). The previous release has a wrapper of its own for its Kubernetes, and for its
+    etcd and CoreDNS only when they are not the current release's: the bundle carries one of each
+    version."""
+    derived = derived_versions(current)
+    wanted = {wrapper_name(c): (c, versions.pins.get(c.name) or derived[c.name], False) for c in GO_COMPONENTS}
+    wanted[wrapper_name(KUBERNETES, previous=True)] = (KUBERNETES, versions.kubernetes_previous, True)
+    for name, version in derived_versions(previous).items():
+        if version != derived[name]:
+            wanted[wrapper_name(BY_NAME[name], previous=True)] = (BY_NAME[name], version, True)
+    return wanted

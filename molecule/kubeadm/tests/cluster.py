@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[3]
 # repository), and the tests' fixtures.
 sys.path.insert(0, str(ROOT / "collections"))
 sys.path.insert(0, str(ROOT / "tests"))
+# The inventory plugin imports the collection's module_utils (kubernetes_release).
+sys.path.insert(0, str(ROOT / "collections"))
 
 from fixtures import test_image
 
@@ -36,6 +38,17 @@ WORKERS = [n.name for n in TOPOLOGY.nodes if n.role != "control_plane"]
 ADMIN = "/etc/kubernetes/admin.conf"
 # The offline bundle's pins (make bundle builds exactly these).
 VERSIONS = yaml.safe_load((ROOT / "bundle" / "versions.yml").read_text())
+# The bundle make bundle built, and its manifest (read on the controller).
+BUNDLE = Path(os.environ.get("LAB_BUNDLE_DIR") or ROOT / ".cache" / "bundle")
+MANIFEST = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))
+# side_effect.yml's mark: the second verify runs on the restarted nodes (conftest.py).
+RESTARTED = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "nodes-restarted"
+# The release the cluster runs in this verify: converge builds it at the topology's (the previous
+# minor, kubernetes_previous); the second verify's first file, test_upgrade.py, upgrades it to the
+# pin (kubernetes), and every check after it runs on the upgraded cluster.
+BUILT_RELEASE = TOPOLOGY.group_vars["lab_kubernetes_release"]
+UPGRADED_RELEASE = VERSIONS["kubernetes"]
+RELEASE = UPGRADED_RELEASE if RESTARTED.exists() else BUILT_RELEASE
 # What site.yml fetched to the controller (lab_project_dir/.cache, the topology's project).
 CONTROLLER_KUBECONFIG = Path(TOPOLOGY_FILE).resolve().parents[1] / ".cache" / "kubeconfig"
 
@@ -108,6 +121,14 @@ def ready_nodes() -> dict[str, dict]:
     return ready
 
 
+def settled() -> list[dict] | None:
+    """Every node Ready and every pod of the lab running and ready (what health.yml judges): the
+    pods, or None."""
+    found = [p for p in kubectl_json("get", "pods", "--all-namespaces")["items"]
+             if p["status"].get("phase") != "Succeeded"]
+    return found if set(ready_nodes()) == set(NODES) and found and all(pod_ready(p) for p in found) else None
+
+
 def fetch_on(name: str, url: str, timeout: int = 5):
     """GET url from inside a node (its network namespace); the page on stdout, rc 0 when it answered."""
     fetch = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout={timeout}).read().decode())"
@@ -154,14 +175,15 @@ def module(host: str, name: str, args: str, *, check_mode: bool = False) -> dict
     return next(iter(json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"].values()))
 
 
-def playbook(path: str, *extra: str, inventory: str | Path = TOPOLOGY_FILE) -> subprocess.CompletedProcess:
+def playbook(path: str, *extra: str, inventory: str | Path = TOPOLOGY_FILE,
+             timeout: int = 1200) -> subprocess.CompletedProcess:
     """ansible-playbook ROOT/playbooks/PATH on the lab's own inventory (the topology file), its
     output without colours (Molecule's verifier forces them)."""
     env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_FORCE_COLOR"}
     env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     return subprocess.run(
         ["ansible-playbook", "-i", str(inventory), ROOT / "playbooks" / path, *extra],
-        capture_output=True, text=True, env=env, timeout=1200, check=False,
+        capture_output=True, text=True, env=env, timeout=timeout, check=False,
     )
 
 

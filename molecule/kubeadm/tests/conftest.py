@@ -1,27 +1,30 @@
 """Which checks run in which of the scenario's two verifies.
 
-The first verify sees the cluster exactly as site.yml built it; the second follows side_effect.yml
-(every node container restarted, the lab after a laptop reboot). test_cluster.py runs in both.
+converge builds the cluster at the topology's release, the previous minor (inventory/topology.yml:
+"1.36", v1.36.3). The first verify sees the cluster exactly as site.yml built it; the second follows
+side_effect.yml (every node container restarted, the lab after a laptop reboot) and starts with
+test_upgrade.py, which upgrades the cluster to the bundle's pin (v1.37.2) with playbooks/upgrade.yml:
+every check after it runs on the upgraded cluster (cluster.RELEASE says which release to expect).
+test_cluster.py runs in both: on the built cluster, then on the upgraded one.
 test_bundle.py runs in the first only: the installed files and images do not change with a restart,
 and its tampered-bundle run needs doing once; so does test_network_shape.py (the nodes' interfaces).
 test_guards.py too, after test_cluster.py: its refused resets need doing once, and the control plane
 it takes down and brings back is checked again by the second verify's test_cluster.py.
-test_day2.py and then test_apps.py run in the second only: the day-2 checks drain nodes, stop
-services and roll workloads, so they start from the restarted lab, and MetalLB comes after them
-(ORDER, not the files' names) so that its pods change nothing they drain. test_etcd.py then restores
-etcd, and test_cert_expiry.py, last, lets every certificate end and has recover.yml bring the lab back.
+test_upgrade.py, test_day2.py and then test_apps.py run in the second only: the day-2 checks drain
+nodes, stop services and roll workloads, so they start from the restarted, upgraded lab, and MetalLB
+comes after them (ORDER, not the files' names) so that its pods change nothing they drain.
+test_etcd.py then restores etcd, and test_cert_expiry.py, last, lets every certificate end and has
+recover.yml bring the lab back.
 side_effect.yml leaves a mark in Molecule's ephemeral directory; create.yml removes it. Molecule
 names every test file on pytest's command line, which collect_ignore does not filter, so the files
 are deselected here (pytest reports them as deselected, never as skipped)."""
 
-import os
-from pathlib import Path
+from cluster import RESTARTED
 
-RESTARTED = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "nodes-restarted"
 FIRST_VERIFY_ONLY = {"test_bundle.py", "test_network_shape.py", "test_guards.py"}
-SECOND_VERIFY_ONLY = {"test_day2.py", "test_apps.py", "test_etcd.py", "test_cert_expiry.py"}
-ORDER = ["test_bundle.py", "test_network_shape.py", "test_cluster.py", "test_guards.py", "test_day2.py",
-         "test_apps.py", "test_etcd.py", "test_cert_expiry.py"]
+SECOND_VERIFY_ONLY = {"test_upgrade.py", "test_day2.py", "test_apps.py", "test_etcd.py", "test_cert_expiry.py"}
+ORDER = ["test_bundle.py", "test_network_shape.py", "test_upgrade.py", "test_cluster.py", "test_guards.py",
+         "test_day2.py", "test_apps.py", "test_etcd.py", "test_cert_expiry.py"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -11,9 +11,11 @@ VM (bundle_install_node_source: copy); the same tampering laid out on a worker a
 show it (bundle_install_node_source: mounted) is refused the same way, a missing file too, and a
 worker that sees another bundle than the controller's is refused before the gate.
 
-Expected versions come from bundle/versions.yml (the pins the bundle is built from), image names
-and digests from the bundle's manifest.json, both read on the controller; the rest from the nodes.
-Runs in the first verify only (conftest.py): what it proves does not change with a restart.
+Expected versions come from bundle/versions.yml (the pins the bundle is built from) and the release
+the cluster was built at (cluster.RELEASE: the topology's, the previous minor), image names and
+digests from the bundle's manifest.json, both read on the controller; the rest from the nodes. The
+bundle carries two Kubernetes releases: the nodes have the binaries and kubeadm's images of theirs
+only. Runs in the first verify only (conftest.py): what it proves does not change with a restart.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import tomllib
 import uuid
@@ -29,20 +30,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster import MASTER, NODES, PREFIX, ROOT, VERSIONS, WORKERS, node, playbook
+from cluster import BUNDLE, MANIFEST, MASTER, NODES, PREFIX, RELEASE, ROOT, VERSIONS, WORKERS, node, playbook
 from fixtures.tampered_bundle import tamper
 
 from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import NODE_BUNDLE_DIR
 
-BUNDLE = Path(os.environ.get("LAB_BUNDLE_DIR") or ROOT / ".cache" / "bundle")
-MANIFEST = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))
 SUMS = {
     path.lstrip("*"): digest
     for digest, path in (line.split(None, 1) for line in (BUNDLE / "SHA256SUMS").read_text().splitlines() if line)
 }
-IMAGES = {image["name"]: image for image in MANIFEST["images"]}
-# The images `kubeadm config images list` names; the others are MetalLB's (used_by metallb).
+ALL_IMAGES = {image["name"]: image for image in MANIFEST["images"]}
+# The images of the nodes' release: what its `kubeadm config images list` names (kubernetes_versions),
+# and the applications' (used_by metallb, monitoring). The other release's own are not imported.
+IMAGES = {name: image for name, image in ALL_IMAGES.items()
+          if image["used_by"] != "kubeadm" or RELEASE in image["kubernetes_versions"]}
 KUBEADM_IMAGES = {name: image for name, image in IMAGES.items() if image["used_by"] == "kubeadm"}
+OTHER_RELEASES_IMAGES = sorted(set(ALL_IMAGES) - set(IMAGES))
 # What the lab's docker_bundle_images (inventory/group_vars/all.yml) leaves out on a worker: the
 # control plane's own images. Every node gets the rest, MetalLB's included (its speaker runs on all).
 CONTROL_PLANE_ONLY = re.compile(r"/(kube-apiserver|kube-controller-manager|kube-scheduler|etcd):")
@@ -61,9 +64,9 @@ INSTALLED = {
     f"{BIN}/ctr": "bin/ctr",
     f"{BIN}/crictl": "bin/crictl",
     f"{SBIN}/runc": "bin/runc",
-    f"{KUBE_BIN}/kubeadm": "bin/kubeadm",
-    f"{KUBE_BIN}/kubelet": "bin/kubelet",
-    f"{KUBE_BIN}/kubectl": "bin/kubectl",
+    f"{KUBE_BIN}/kubeadm": f"kubernetes/{RELEASE}/bin/kubeadm",
+    f"{KUBE_BIN}/kubelet": f"kubernetes/{RELEASE}/bin/kubelet",
+    f"{KUBE_BIN}/kubectl": f"kubernetes/{RELEASE}/bin/kubectl",
     **{f"{CNI_BIN}/{name}": f"cni/bin/{name}" for name in CNI_PLUGINS},
 }
 CTR = f"{BIN}/ctr --namespace k8s.io"
@@ -125,10 +128,10 @@ def test_runc_is_the_one_containerd_finds(host):
 
 def test_kubernetes_client_versions(host):
     assert run_ok(host, f"{BIN}/crictl --version").strip() == f"crictl version {VERSIONS['cri_tools']}"
-    assert run_ok(host, f"{KUBE_BIN}/kubeadm version -o short").strip() == VERSIONS["kubernetes"]
-    assert run_ok(host, f"{KUBE_BIN}/kubelet --version").strip() == f"Kubernetes {VERSIONS['kubernetes']}"
+    assert run_ok(host, f"{KUBE_BIN}/kubeadm version -o short").strip() == RELEASE
+    assert run_ok(host, f"{KUBE_BIN}/kubelet --version").strip() == f"Kubernetes {RELEASE}"
     client = run_ok(host, f"{KUBE_BIN}/kubectl version --client").splitlines()
-    assert f"Client Version: {VERSIONS['kubernetes']}" in client
+    assert f"Client Version: {RELEASE}" in client
 
 
 def test_cni_plugin_versions(host):
@@ -222,8 +225,14 @@ def test_images_in_containerd_with_digest_and_pinned(host):
 
 
 def test_images_are_what_the_installed_kubeadm_asks_for(host):
-    wanted = run_ok(host, f"{KUBE_BIN}/kubeadm config images list --kubernetes-version {VERSIONS['kubernetes']}")
+    wanted = run_ok(host, f"{KUBE_BIN}/kubeadm config images list --kubernetes-version {RELEASE}")
     assert sorted(wanted.split()) == sorted(KUBEADM_IMAGES)
+
+
+def test_no_image_of_the_other_release(host):
+    """The bundle's other release (the upgrade's target) stays in the bundle until the upgrade."""
+    assert OTHER_RELEASES_IMAGES, "the bundle carries one release only"
+    assert not set(OTHER_RELEASES_IMAGES) & set(ctr_images(host))
 
 
 def test_container_runs_from_an_imported_image(host):

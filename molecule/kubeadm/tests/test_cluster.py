@@ -1,5 +1,6 @@
 """The lab's cluster, for real: checked against the Kubernetes API and on the nodes, after converge
-and again after every node container was restarted (the lab after a laptop reboot)."""
+and again after every node container was restarted (the lab after a laptop reboot) and the cluster
+upgraded to the next minor (test_upgrade.py; cluster.RELEASE is the release of each verify)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from cluster import (
     CONTROLLER_KUBECONFIG,
     MASTER,
     NODES,
+    RELEASE,
     VERSIONS,
     WORKERS,
     apply,
@@ -24,6 +26,7 @@ from cluster import (
     pod_ready,
     ready_nodes,
     recap,
+    settled,
     wait_for,
 )
 from fixtures.test_image import NAME as TEST_IMAGE
@@ -42,7 +45,7 @@ def test_every_node_is_ready_under_its_topology_name_and_address():
     for name, item in ready.items():
         internal = [a["address"] for a in item["status"]["addresses"] if a["type"] == "InternalIP"]
         assert internal == [NODES[name].ip], name
-        assert item["status"]["nodeInfo"]["kubeletVersion"] == VERSIONS["kubernetes"]
+        assert item["status"]["nodeInfo"]["kubeletVersion"] == RELEASE
         assert item["status"]["nodeInfo"]["containerRuntimeVersion"] == f"containerd://{VERSIONS['containerd'][1:]}"
 
 
@@ -240,23 +243,18 @@ def test_a_join_with_a_wrong_ca_pin_is_refused_by_kubeadm():
 
 
 @pytest.fixture(scope="module")
-def settled(workload):
+def lab_settled(workload):
     """Every node Ready and every pod of the lab running and ready again: what health.yml judges."""
-    def pods():
-        found = [p for p in kubectl_json("get", "pods", "--all-namespaces")["items"]
-                 if p["status"].get("phase") != "Succeeded"]
-        return found if set(ready_nodes()) == set(NODES) and _running(found) else None
-
-    return wait_for("every node Ready and every pod ready", pods)
+    return wait_for("every node Ready and every pod ready", settled)
 
 
-def test_health_reports_a_healthy_lab(settled):
+def test_health_reports_a_healthy_lab(lab_settled):
     result = playbook("health.yml", "-e", "health_strict=true")
     assert result.returncode == 0, result.stdout[-4000:]
     assert "Overall: healthy" in result.stdout
 
 
-def test_recover_finds_nothing_to_fix(settled):
+def test_recover_finds_nothing_to_fix(lab_settled):
     result = playbook("recover.yml")
     assert result.returncode == 0, result.stdout[-4000:]
     hosts = recap(result.stdout)

@@ -22,6 +22,7 @@ from cluster import (
     MASTER,
     NODES,
     PREFIX,
+    RELEASE,
     ROOT,
     TOPOLOGY_FILE,
     WORKERS,
@@ -432,6 +433,8 @@ def test_a_worker_joins_leaves_and_is_rebuilt_after_a_reset(grown):
     assert f"Joining: {new.name}" in added.stdout
     joined = wait_for(f"{new.name} Ready", lambda: ready_nodes().get(new.name))
     assert [a["address"] for a in joined["status"]["addresses"] if a["type"] == "InternalIP"] == [new.ip]
+    # At the cluster's release (test_upgrade.py upgraded it), not the topology's.
+    assert joined["status"]["nodeInfo"]["kubeletVersion"] == RELEASE
     # The nodes already in the cluster were not joined or initialised again.
     assert {name: node(name).check_output(credentials) for name in NODES} == before
     again = playbook("add-worker.yml", inventory=topology)
@@ -451,6 +454,8 @@ def test_a_worker_joins_leaves_and_is_rebuilt_after_a_reset(grown):
 
     rebuilt = playbook("../site.yml", inventory=topology)
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
-    wait_for(f"{new.name} Ready after the rebuild", lambda: ready_nodes().get(new.name))
+    rebuilt_node = wait_for(f"{new.name} Ready after the rebuild", lambda: ready_nodes().get(new.name))
+    # kubeadm reset left its kubelet: the node is rebuilt at that release.
+    assert rebuilt_node["status"]["nodeInfo"]["kubeletVersion"] == RELEASE
     wait_for(f"kube-proxy Running on {new.name}", lambda: any(
         p["spec"]["nodeName"] == new.name and pod_ready(p) for p in pods("kube-system", "k8s-app=kube-proxy")))

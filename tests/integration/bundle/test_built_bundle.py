@@ -1,6 +1,7 @@
-"""The bundle `make bundle` built: every file checksummed, every binary at its pinned version, the
-images named as kubeadm asks for them, MetalLB's images and the manifest that runs them, the
-monitoring role's images, and a tampered copy refused."""
+"""The bundle `make bundle` built: every file checksummed, every binary at its pinned version, both
+Kubernetes releases (the pin and the previous minor) each with the images its own kubeadm asks for,
+MetalLB's images and the manifest that runs them, the monitoring role's images, and a tampered copy
+refused."""
 
 import json
 import os
@@ -15,16 +16,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bundler.build import manifest_images
+from bundler.build import check_layout, manifest_images
 from bundler.checksums import SUMS_FILE, parse_sums, sha256_file, verify_tree
 from bundler.gobuild import check_versions
+from bundler.images import short_name
 from bundler.oci import extract_file, read_archive
-from bundler.recipes import ALERTMANAGER_APP, BY_NAME, METALLB_APP, MONITORING_APPS
-from bundler.versions import load
+from bundler.recipes import ALERTMANAGER_APP, BY_NAME, KUBERNETES, METALLB_APP, MONITORING_APPS
+from bundler.versions import derived_versions, load
 
 ROOT = Path(__file__).resolve().parents[3]
 VERSIONS = load(ROOT / "bundle" / "versions.yml", ROOT / "inventory" / "topology.yml", ROOT / "roles")
 METALLB_MANIFEST = "manifests/metallb-native.yaml"
+RELEASES = VERSIONS.kubernetes_releases
+
+
+def kube_bin(release: str) -> str:
+    return KUBERNETES.node_path(release)
 
 
 @pytest.fixture(scope="module")
@@ -34,21 +41,31 @@ def manifest(bundle_dir):
 
 def test_every_file_matches_sha256sums(bundle_dir):
     sums = verify_tree(bundle_dir)
-    assert "bin/kubeadm" in sums and "manifest.json" in sums
+    assert "manifest.json" in sums
+    for release in RELEASES:
+        assert f"{kube_bin(release)}/kubeadm" in sums, release
+    check_layout(bundle_dir)
 
 
 def test_the_manifest_records_the_pins(manifest):
+    assert manifest["format"] == 2
     assert manifest["kubernetes_version"] == VERSIONS.kubernetes
+    assert sorted(manifest["kubernetes_releases"]) == sorted(RELEASES)
     for name, version in VERSIONS.pins.items():
         assert manifest["components"][name]["version"] == version, name
+    assert manifest["components"]["previous"]["kubernetes"]["version"] == VERSIONS.kubernetes_previous
 
 
-@pytest.mark.parametrize("component", ["kubernetes", "containerd", "runc", "cri_tools", "cni_plugins"])
-def test_node_binaries_report_their_pinned_version(bundle_dir, component):
+@pytest.mark.parametrize(("component", "version"), [
+    ("kubernetes", VERSIONS.kubernetes), ("kubernetes", VERSIONS.kubernetes_previous), ("containerd", None),
+    ("runc", None), ("cri_tools", None), ("cni_plugins", None),
+])
+def test_node_binaries_report_their_pinned_version(bundle_dir, component, version):
     recipe = BY_NAME[component]
+    version = version or VERSIONS.pins[component]
     checked = set(recipe.checks) & set(recipe.node_binaries)
     assert checked, component
-    check_versions(recipe, VERSIONS.pins[component], bundle_dir / recipe.node_dir, only=checked)
+    check_versions(recipe, version, bundle_dir / recipe.node_path(version), only=checked)
 
 
 def test_runc_is_built_with_seccomp(bundle_dir):
@@ -56,20 +73,24 @@ def test_runc_is_built_with_seccomp(bundle_dir):
     assert "seccomp" in out.stdout.lower(), out.stdout
 
 
-@pytest.mark.parametrize("binary", ["bin/kubeadm", "bin/kubelet", "bin/containerd", "bin/runc", "bin/crictl",
-                                    "cni/bin/bridge"])
+@pytest.mark.parametrize("binary", [f"{kube_bin(r)}/{b}" for r in RELEASES for b in ("kubeadm", "kubelet")]
+                         + ["bin/containerd", "bin/runc", "bin/crictl", "cni/bin/bridge"])
 def test_binaries_are_static(bundle_dir, binary):
     # ldd exits non-zero for a static binary; a dynamic one lists its libraries.
     out = subprocess.run(["ldd", bundle_dir / binary], capture_output=True, text=True, check=False)
     assert "not a dynamic executable" in out.stdout + out.stderr or "statically linked" in out.stdout, out.stdout
 
 
-def test_images_are_exactly_what_kubeadm_asks_for(bundle_dir, manifest):
+@pytest.mark.parametrize("release", RELEASES)
+def test_images_are_exactly_what_each_kubeadm_asks_for(bundle_dir, manifest, release):
     listed = subprocess.run(
-        [bundle_dir / "bin" / "kubeadm", "config", "images", "list", "--kubernetes-version", VERSIONS.kubernetes],
+        [bundle_dir / kube_bin(release) / "kubeadm", "config", "images", "list", "--kubernetes-version", release],
         capture_output=True, text=True, check=True,
     ).stdout.split()
-    assert sorted(i["name"] for i in manifest["images"] if i["used_by"] == "kubeadm") == sorted(listed)
+    assert manifest["kubernetes_releases"][release]["images"] == listed
+    kubeadm = [i for i in manifest["images"] if i["used_by"] == "kubeadm"]
+    assert sorted(i["name"] for i in kubeadm if release in i["kubernetes_versions"]) == sorted(listed)
+    assert {i["name"] for i in kubeadm} == {n for r in RELEASES for n in manifest["kubernetes_releases"][r]["images"]}
     # Besides kubeadm's, only MetalLB's and the monitoring role's.
     assert {i["used_by"] for i in manifest["images"]} == {"kubeadm", "metallb", "monitoring"}
     for image in manifest["images"]:
@@ -175,6 +196,14 @@ def test_the_metallb_manifest_is_the_one_the_metallb_role_pins(bundle_dir):
     assert f"sha256:{sha256_file(bundle_dir / METALLB_MANIFEST)}" == known[VERSIONS.pins["metallb"]]
 
 
+def release_image(bundle_dir: Path, manifest: dict, release: str, short: str) -> tuple[Path, str]:
+    """The archive of the image named short (etcd, kube-proxy...) that release's kubeadm asks for, and its tag."""
+    (name,) = [n for n in manifest["kubernetes_releases"][release]["images"] if short_name(n) == short]
+    (image,) = [i for i in manifest["images"] if i["name"] == name]
+    return bundle_dir / image["file"], name.rsplit(":", 1)[1]
+
+
+@pytest.mark.parametrize("release", RELEASES)
 @pytest.mark.parametrize(("image", "member", "component", "binary"), [
     ("kube-apiserver", "usr/local/bin/kube-apiserver", "kubernetes", "kube-apiserver"),
     ("kube-controller-manager", "usr/local/bin/kube-controller-manager", "kubernetes", "kube-controller-manager"),
@@ -184,23 +213,29 @@ def test_the_metallb_manifest_is_the_one_the_metallb_role_pins(bundle_dir):
     ("etcd", "usr/local/bin/etcdctl", "etcd", "etcdctl"),
     ("coredns", "coredns", "coredns", "coredns"),
 ])
-def test_image_binaries_report_the_versions_kubeadm_expects(bundle_dir, manifest, tmp_path, image, member,
-                                                            component, binary):
-    (tmp_path / binary).write_bytes(extract_file(bundle_dir / f"images/{image}.tar", member))
+def test_image_binaries_report_the_versions_each_kubeadm_expects(bundle_dir, manifest, tmp_path, release, image,
+                                                                 member, component, binary):
+    archive, _ = release_image(bundle_dir, manifest, release, image)
+    asks = manifest["kubernetes_releases"][release]
+    version = release if component == "kubernetes" else derived_versions(asks)[component]
+    (tmp_path / binary).write_bytes(extract_file(archive, member))
     (tmp_path / binary).chmod(0o755)
-    check_versions(BY_NAME[component], manifest["components"][component]["version"], tmp_path, only={binary})
+    check_versions(BY_NAME[component], version, tmp_path, only={binary})
 
 
-def test_pause_reports_its_version(bundle_dir, manifest, tmp_path):
-    version = manifest["components"]["pause"]["version"]
-    (tmp_path / "pause").write_bytes(extract_file(bundle_dir / "images/pause.tar", "pause"))
+@pytest.mark.parametrize("release", RELEASES)
+def test_pause_reports_its_version(bundle_dir, manifest, tmp_path, release):
+    archive, version = release_image(bundle_dir, manifest, release, "pause")
+    assert version == manifest["kubernetes_releases"][release]["pause"]
+    (tmp_path / "pause").write_bytes(extract_file(archive, "pause"))
     (tmp_path / "pause").chmod(0o755)
     out = subprocess.run([tmp_path / "pause", "-v"], capture_output=True, text=True, check=False)
     assert f"pause.c v{version}" in out.stdout + out.stderr
 
 
-def test_kube_proxy_image_has_its_dataplane_tools(bundle_dir):
-    files = set(read_archive(bundle_dir / "images/kube-proxy.tar")["files"])
+@pytest.mark.parametrize("release", RELEASES)
+def test_kube_proxy_image_has_its_dataplane_tools(bundle_dir, manifest, release):
+    files = set(read_archive(release_image(bundle_dir, manifest, release, "kube-proxy")[0])["files"])
     for tool in ("usr/sbin/iptables", "usr/sbin/nft", "usr/sbin/conntrack", "usr/sbin/ipset"):
         assert tool in files, tool
 

@@ -1,8 +1,8 @@
 """The download source against a loopback HTTPS server serving the built bundle's binaries in the
-official release layout (dl.k8s.io and each project's GitHub releases, under MIRROR/HOST/PATH):
-it must reproduce the built bundle file for file, less MetalLB (which publishes no release
-binaries) and the monitoring images (built from source only), and refuse a tampered file with
-nothing written."""
+official release layout (dl.k8s.io and each project's GitHub releases, under MIRROR/HOST/PATH), both
+Kubernetes releases' from the same URL templates: it must reproduce the built bundle file for file,
+less MetalLB (which publishes no release binaries) and the monitoring images (built from source
+only), and refuse a tampered file with nothing written."""
 
 import hashlib
 import json
@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from bundler.checksums import SUMS_FILE, parse_sums
 from bundler.download import mirrored
+from bundler.images import short_name
 from bundler.oci import extract_file
-from bundler.recipes import GO_COMPONENTS
+from bundler.recipes import GO_COMPONENTS, KUBERNETES
 from bundler.versions import load
 from fixtures.release_server import serve_https, tgz
 
@@ -31,11 +32,14 @@ def _sha(data: bytes) -> str:
 
 
 def _release_tree(bundle: Path, manifest: dict, www: Path) -> dict[str, Path]:
-    """Publish the bundle's binaries as each project publishes its release; return the published paths."""
+    """Publish the bundle's binaries as each project publishes its release, both Kubernetes releases
+    and the previous one's own etcd and CoreDNS included; return the published paths (the current
+    release's under the binary's or component's name, the previous one's under previous/NAME)."""
     arch = VERSIONS.arch
-    components = manifest["components"]
+    current = manifest["components"]
+    previous = current["previous"]
 
-    def url(key: str, name: str = "") -> str:
+    def url(key: str, name: str = "", components: dict = current) -> str:
         version = components[key.removesuffix("_sha256")]["version"]
         return VERSIONS.download[key].format(version=version, bare=version.lstrip("v"), arch=arch, name=name)
 
@@ -45,29 +49,40 @@ def _release_tree(bundle: Path, manifest: dict, www: Path) -> dict[str, Path]:
         path.write_bytes(data)
         return path
 
-    image = {
-        "kube-apiserver": "kube-apiserver", "kube-controller-manager": "kube-controller-manager",
-        "kube-scheduler": "kube-scheduler", "kube-proxy": "kube-proxy",
-    }
-    published = {}
-    for name in ("kubeadm", "kubelet", "kubectl", *image):
-        data = (bundle / "bin" / name).read_bytes() if name not in image else extract_file(
-            bundle / f"images/{name}.tar", f"usr/local/bin/{name}")
-        published[name] = put(url("kubernetes", name), data)
-        put(url("kubernetes_sha256", name), _sha(data).encode())  # dl.k8s.io: the bare digest
+    def image_file(release: str, short: str) -> Path:
+        """The archive of the image named short that release's kubeadm asks for."""
+        (name,) = [n for n in manifest["kubernetes_releases"][release]["images"] if short_name(n) == short]
+        return bundle / next(i["file"] for i in manifest["images"] if i["name"] == name)
 
-    def archive(key: str, files: dict[str, bytes], sums_style: str = "line") -> None:
+    published = {}
+    for components, label in ((current, ""), (previous, "previous/")):
+        release = components["kubernetes"]["version"]
+        for name in ("kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                     "kube-proxy"):
+            data = (bundle / KUBERNETES.node_path(release) / name).read_bytes() if name in KUBERNETES.node_binaries \
+                else extract_file(image_file(release, name), f"usr/local/bin/{name}")
+            published[f"{label}{name}"] = put(url("kubernetes", name, components), data)
+            put(url("kubernetes_sha256", name, components), _sha(data).encode())  # dl.k8s.io: the bare digest
+
+    def archive(key: str, files: dict[str, bytes], sums_style: str = "line", components: dict = current,
+                label: str = "") -> None:
         data = tgz(files)
-        target = url(key)
-        published[key] = put(target, data)
+        target = url(key, components=components)
+        published[f"{label}{key}"] = put(target, data)
         filename = target.rsplit("/", 1)[-1]
         text = _sha(data) if sums_style == "bare" else f"{_sha(b'other')}  other.tgz\n{_sha(data)}  {filename}\n"
-        put(url(f"{key}_sha256"), text.encode())
+        put(url(f"{key}_sha256", components=components), text.encode())
 
-    etcd_dir = f"etcd-{components['etcd']['version']}-linux-{arch}"
-    archive("etcd", {f"{etcd_dir}/{b}": extract_file(bundle / "images/etcd.tar", f"usr/local/bin/{b}")
-                     for b in ("etcd", "etcdctl", "etcdutl")})
-    archive("coredns", {"coredns": extract_file(bundle / "images/coredns.tar", "coredns")})
+    for components, release, label in ((current, VERSIONS.kubernetes, ""),
+                                       (previous, VERSIONS.kubernetes_previous, "previous/")):
+        # The previous release's etcd and CoreDNS are published only when they are its own.
+        if "etcd" in components:
+            etcd_dir = f"etcd-{components['etcd']['version']}-linux-{arch}"
+            archive("etcd", {f"{etcd_dir}/{b}": extract_file(image_file(release, "etcd"), f"usr/local/bin/{b}")
+                             for b in ("etcd", "etcdctl", "etcdutl")}, components=components, label=label)
+        if "coredns" in components:
+            archive("coredns", {"coredns": extract_file(image_file(release, "coredns"), "coredns")},
+                    components=components, label=label)
     archive("containerd", {f"bin/{b}": (bundle / "bin" / b).read_bytes()
                            for b in ("containerd", "containerd-shim-runc-v2", "ctr")})
     archive("cri_tools", {"crictl": (bundle / "bin/crictl").read_bytes()}, sums_style="bare")
@@ -99,7 +114,7 @@ def release(bundle_dir, tmp_path_factory):
     published = _release_tree(bundle_dir, manifest, www)
     yield www, published
     # The downloaded artifacts are this test's; the built ones stay.
-    for stale in (CACHE / "artifacts").glob("dl-*"):
+    for stale in [*(CACHE / "artifacts").glob("dl-*"), *(CACHE / "artifacts").glob("previous-dl-*")]:
         shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -129,9 +144,10 @@ def test_download_source_reproduces_the_built_bundle_less_metallb_and_monitoring
     assert manifest["images"] == [i for i in built_manifest["images"] if i["used_by"] == "kubeadm"]
 
 
-def test_download_source_refuses_a_tampered_file(release, tmp_path):
+@pytest.mark.parametrize("file", ["kubeadm", "previous/kubeadm"])
+def test_download_source_refuses_a_tampered_file(release, tmp_path, file):
     www, published = release
-    kubeadm = published["kubeadm"]
+    kubeadm = published[file]
     original = kubeadm.read_bytes()
     kubeadm.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
     try:
@@ -140,5 +156,6 @@ def test_download_source_refuses_a_tampered_file(release, tmp_path):
     finally:
         kubeadm.write_bytes(original)
     assert result.returncode == 1
-    assert "checksum mismatch for" in result.stderr and "/kubeadm" in result.stderr, result.stderr[-2000:]
+    assert "checksum mismatch for" in result.stderr and f"/{kubeadm.relative_to(www)}" in result.stderr, \
+        result.stderr[-2000:]
     assert not (tmp_path / "bundle").exists()

@@ -230,7 +230,7 @@ def test_the_app_step_makes_images_only_and_the_bundle_marks_them_used_by_monito
         apps.append(build._app(ctx, app, built, DATE, 1_700_000_000))
         assert apps[-1].manifest is None
     out = tmp_path / "bundle"
-    build._assemble(ctx, out, {}, {}, [], apps, DATE)
+    build._assemble(ctx, out, {}, [], {}, apps, DATE)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["images"] == [
         {"name": name, "file": f"images/{file}.tar", "digest": image["digest"], "used_by": "monitoring"}

@@ -1,11 +1,12 @@
 """bundle/versions.yml: the repository's own file loads, and bad pins stop with a clear message."""
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from bundler.recipes import APPS
-from bundler.versions import VersionsError, etcd_module_version, kubeadm_constants, load
+from bundler.versions import VersionsError, check_topology, etcd_module_version, kubeadm_constants, load
 
 ROOT = Path(__file__).resolve().parents[3]
 VERSIONS = ROOT / "bundle" / "versions.yml"
@@ -29,21 +30,67 @@ def test_the_repository_pins_load_and_match_the_topology():
     assert versions.staging == "v0." + versions.kubernetes.split(".", 1)[1]
 
 
-def test_a_kubernetes_pin_of_another_minor_than_the_topology_is_refused(tmp_path):
+def test_kubernetes_pins_of_other_minors_than_the_topology_are_refused(tmp_path):
     with pytest.raises(VersionsError, match="bump both together"):
-        load(_write(tmp_path, kubernetes="v1.36.4"), TOPOLOGY)
+        load(_write(tmp_path, kubernetes="v1.39.0", kubernetes_previous="v1.38.1"), TOPOLOGY)
 
 
-@pytest.mark.parametrize(("wanted", "ok"), [("1.37", True), ("1.37.2", True), ("1.37.1", False), ("1.36", False)])
-def test_the_topology_is_checked_by_the_inventory_plugins_rule(tmp_path, wanted, ok):
-    """One rule for both: the plugin refuses what the bundle would refuse, with the same words."""
+def _topology(tmp_path, wanted: str) -> Path:
     topology = tmp_path / "topology.yml"
     topology.write_text(f'plugin: k8s_lab.lab.lab_topology\nkubernetes_version: "{wanted}"\n')
-    if ok:
-        load(VERSIONS, topology)
+    return topology
+
+
+@pytest.mark.parametrize(("wanted", "release"), [
+    ("1.37", "v1.37.2"), ("1.37.2", "v1.37.2"), ("1.36", "v1.36.3"), ("1.36.3", "v1.36.3"),
+    ("1.37.1", None), ("1.36.1", None), ("1.35", None), ("1.38", None),
+])
+def test_the_topology_names_either_release_by_the_inventory_plugins_rule(tmp_path, wanted, release):
+    """One rule for both: the plugin refuses what the bundle would refuse, with the same words; the
+    release the topology names is the one the lab runs (and make lab builds)."""
+    topology = _topology(tmp_path, wanted)
+    if release:
+        assert check_topology(load(VERSIONS, topology), topology) == release
     else:
-        with pytest.raises(VersionsError, match=rf"{topology}: kubernetes_version: '{wanted}' is not the Kubernetes"):
+        refusal = rf"{topology}: kubernetes_version: '{wanted}' is not a Kubernetes this project pins: use "
+        with pytest.raises(VersionsError, match=refusal):
             load(VERSIONS, topology)
+
+
+def test_the_repository_pins_the_previous_minor():
+    versions = load(VERSIONS)
+    assert versions.kubernetes_previous == "v1.36.3"
+    assert versions.kubernetes_releases == ("v1.37.2", "v1.36.3")
+    # Not a component pin: pins holds one version per wrapper module of the current release.
+    assert "kubernetes_previous" not in versions.pins
+
+
+@pytest.mark.parametrize("bad", [
+    "v1.37.0",  # the same minor
+    "v1.35.9",  # two minors below: kubeadm upgrades one minor at a time
+    "v1.38.0",  # above
+    "v0.36.3",  # another major
+    "1.36.3", "v1.36", None,
+])
+def test_a_previous_pin_other_than_the_minor_below_is_refused(tmp_path, bad):
+    with pytest.raises(VersionsError, match=r"kubernetes_previous must be a patch of v1\.36 \(the minor just below "
+                                            rf"kubernetes v1\.37\.2; .*\), like v1\.36\.0, got {re.escape(repr(bad))}"):
+        load(_write(tmp_path, kubernetes_previous=bad))
+
+
+def test_a_missing_previous_pin_is_refused(tmp_path):
+    data = yaml.safe_load(VERSIONS.read_text())
+    del data["kubernetes_previous"]
+    path = tmp_path / "versions.yml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(VersionsError, match=r"kubernetes_previous must be a patch of v1\.36 .* got None"):
+        load(path)
+
+
+def test_the_previous_pin_follows_the_kubernetes_pin(tmp_path):
+    assert load(_write(tmp_path, kubernetes="v1.40.0", kubernetes_previous="v1.39.5")).kubernetes_previous == "v1.39.5"
+    with pytest.raises(VersionsError, match=r"patch of v1\.39 .* got 'v1\.36\.3'"):
+        load(_write(tmp_path, kubernetes="v1.40.0"))
 
 
 def test_the_metallb_pin_is_the_metallb_roles_version():

@@ -21,8 +21,10 @@ from ansible_collections.k8s_lab.lab.plugins.inventory.lab_topology import (
     build_topology,
     connection_vars,
     describe,
+    kubernetes_minor,
     option_defaults,
     pinned_kubernetes,
+    pinned_releases,
     project_dir_of,
     provider_source,
     read_settings,
@@ -81,6 +83,18 @@ def test_patch_version_keeps_its_minor():
     assert build_topology(settings(kubernetes_version="1.37.2")).group_vars["lab_kubernetes_minor"] == "1.37"
 
 
+@pytest.mark.parametrize(("version", "release"), [
+    ("1.37", "v1.37.2"), ("1.37.2", "v1.37.2"), ("1.36", "v1.36.3"), ("1.36.3", "v1.36.3"),
+])
+def test_either_pin_names_its_release(version, release):
+    """A new lab at the current pin, or at the previous minor (an older lab, to upgrade from)."""
+    group_vars = build_topology(settings(kubernetes_version=version)).group_vars
+    assert group_vars["lab_kubernetes_release"] == release
+    assert group_vars["lab_kubernetes_minor"] == release[1:].rsplit(".", 1)[0]
+    assert group_vars["lab_kubernetes_version"] == version
+    assert group_vars["lab_kubernetes_pinned"] == ["v1.37.2", "v1.36.3"]
+
+
 @pytest.mark.parametrize(
     ("overrides", "setting"),
     [
@@ -102,10 +116,12 @@ def test_patch_version_keeps_its_minor():
         ({"loadbalancer_first": 30, "loadbalancer_last": 20}, "loadbalancer_last"),
         ({"master_ssh_port": 60101}, "master_ssh_port"),
         ({"worker_ssh_port_base": 65534}, "worker_ssh_port_base"),
-        # Versions the project does not pin (bundle/versions.yml: v1.37.2).
+        # Versions the project does not pin (bundle/versions.yml: v1.37.2 and v1.36.3).
         ({"kubernetes_version": "1.99"}, "kubernetes_version"),
-        ({"kubernetes_version": "1.36"}, "kubernetes_version"),
+        ({"kubernetes_version": "1.35"}, "kubernetes_version"),
+        ({"kubernetes_version": "1.38"}, "kubernetes_version"),
         ({"kubernetes_version": "1.37.1"}, "kubernetes_version"),
+        ({"kubernetes_version": "1.36.2"}, "kubernetes_version"),
         ({"kubernetes_version": 1.37}, "kubernetes_version"),
         ({"kubernetes_version": None}, "kubernetes_version"),
         # Ports a host cannot have.
@@ -159,14 +175,40 @@ def test_settings_at_the_limits_are_accepted(overrides):
     build_topology(settings(**overrides))
 
 
-def test_the_known_kubernetes_is_the_bundles_pin():
+def test_the_known_kubernetes_is_the_bundles_pins():
     """Written once, in bundle/versions.yml: a bumped pin moves what the topology may ask for."""
-    pin = yaml.safe_load((ROOT / "bundle" / "versions.yml").read_text())["kubernetes"]
-    assert pinned_kubernetes() == pin == "v1.37.2"
+    pins = yaml.safe_load((ROOT / "bundle" / "versions.yml").read_text())
+    assert pinned_kubernetes() == pins["kubernetes"] == "v1.37.2"
+    assert pinned_releases() == [pins["kubernetes"], pins["kubernetes_previous"]] == ["v1.37.2", "v1.36.3"]
     bumped = build_topology(settings(kubernetes_version="1.38"), pinned="v1.38.0")
     assert bumped.group_vars["lab_kubernetes_minor"] == "1.38"
+    assert bumped.group_vars["lab_kubernetes_pinned"] == ["v1.38.0"]
     with pytest.raises(TopologyError, match=r'^kubernetes_version: \'1\.37\' is not .* use "1\.38" or "1\.38\.0"'):
         build_topology(settings(), pinned="v1.38.0")
+
+
+def test_a_version_neither_pin_names_lists_both():
+    with pytest.raises(TopologyError) as error:
+        build_topology(settings(kubernetes_version="1.35"))
+    assert str(error.value) == (
+        "kubernetes_version: '1.35' is not a Kubernetes this project pins: use \"1.37\", \"1.37.2\", \"1.36\" or "
+        "\"1.36.3\" (bundle/versions.yml pins v1.37.2 and v1.36.3; to move to another version, bump both together)")
+
+
+def test_kubernetes_minor_keeps_its_meaning_for_one_pin_or_both():
+    """scripts/bundler checks the topology with it: one pin (the current) or every pin."""
+    assert kubernetes_minor("1.37.2", "v1.37.2") == "1.37"
+    assert kubernetes_minor("1.36", ["v1.37.2", "v1.36.3"]) == "1.36"
+    with pytest.raises(TopologyError, match=r"^kubernetes_version: '1\.36' is not"):
+        kubernetes_minor("1.36", "v1.37.2")
+
+
+def test_without_a_previous_pin_only_the_current_one_is_known(tmp_path):
+    (tmp_path / "versions.yml").write_text("kubernetes: v1.37.2\n")
+    assert pinned_releases(str(tmp_path / "versions.yml")) == ["v1.37.2"]
+    (tmp_path / "versions.yml").write_text("kubernetes: v1.37.2\nkubernetes_previous: '1.36'\n")
+    with pytest.raises(TopologyError, match=r"pins no Kubernetes like v1\.37\.2 \(kubernetes_previous: '1\.36'\)"):
+        pinned_releases(str(tmp_path / "versions.yml"))
 
 
 def test_a_missing_pin_file_is_named(tmp_path):
@@ -359,6 +401,13 @@ def test_ansible_inventory_accepts_the_pinned_patch(tmp_path):
     result = run_inventory(tmp_path, workers=1, kubernetes_version="1.37.2")
     assert result.returncode == 0, result.stderr
     assert plain(json.loads(result.stdout)["_meta"]["hostvars"]["m-k8s"]["lab_kubernetes_minor"]) == "1.37"
+
+
+def test_ansible_inventory_resolves_the_previous_minor_to_its_release(tmp_path):
+    """Ansible loads the plugin through the collection, with the module_utils it imports."""
+    result = run_inventory(tmp_path, workers=1, kubernetes_version="1.36")
+    assert result.returncode == 0, result.stderr
+    assert plain(json.loads(result.stdout)["_meta"]["hostvars"]["w1-k8s"]["lab_kubernetes_release"]) == "v1.36.3"
 
 
 @pytest.mark.parametrize("how", ["file", "LAB_PROVIDER"])
