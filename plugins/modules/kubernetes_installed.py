@@ -32,7 +32,7 @@ attributes:
     description: No diff is returned.
     support: none
 notes:
-  - The manifests are readable by root only: run it with become.
+  - The manifests are readable by root only, so run it with become.
 """
 
 EXAMPLES = r"""
