@@ -24,14 +24,22 @@ NAME = f"{GALAXY['namespace']}.{GALAXY['name']}"
 # Never in the artifact, whatever build_ignore says: the tests, what runs them and what they build,
 # and the symlink that would pack the repository inside itself.
 NEVER_SHIPPED = ("tests", "molecule", "scripts", ".config", ".cache", ".venv", "collections")
-# A plugin type and its files in plugins/, named as `make lint` names them for ansible-doc.
-PLUGINS = {"module": "modules/*.py", "inventory": "inventory/*.py", "filter": "filter/*.py", "test": "test/*.yml"}
+# A plugin type and its directory in plugins/. Its documented plugins are named as `make lint` names
+# them for ansible-doc: a module or inventory file each; a filter or test each .yml doc, and each .py
+# that documents its one plugin inside (a .py holding several has a .yml per plugin).
+PLUGINS = {"module": "modules", "inventory": "inventory", "filter": "filter", "test": "test"}
 # ansible-doc's heading of a plugin: > MODULE k8s_lab.lab.kube_drain (/path/to/kube_drain.py)
 HEADING = re.compile(r"^> [A-Z]+ (\S+) \((.+)\)$", re.M)
 
 
 def plugin_names(plugin_type: str) -> set[str]:
-    return {f"{NAME}.{path.stem}" for path in (ROOT / "plugins").glob(PLUGINS[plugin_type])}
+    directory = ROOT / "plugins" / PLUGINS[plugin_type]
+    if plugin_type in ("module", "inventory"):
+        files = directory.glob("*.py")
+    else:
+        files = [*directory.glob("*.yml"),
+                 *(path for path in directory.glob("*.py") if "\nDOCUMENTATION" in path.read_text())]
+    return {f"{NAME}.{path.stem}" for path in files}
 
 
 @pytest.fixture(scope="module")
