@@ -246,7 +246,14 @@ def test_the_upgrade_runs_in_kubeadms_order(upgraded):
     assert done.returncode == 0, done.stdout[-5000:]
     seen = task_hosts(done.stdout)
     imported = "docker : Import the images containerd lacks or has in another version"
-    steps = [("etcd_backup : Take a snapshot", MASTER), *((imported, name) for name in NODES),
+    # The nodes import in one task, in parallel: Ansible prints them in the order they finish, so
+    # only "after the snapshot, before the apply" is an order.
+    imports = [seen.index((imported, name)) if (imported, name) in seen else None for name in NODES]
+    assert None not in imports, dict(zip(NODES, imports, strict=True))
+    snapshot = seen.index(("etcd_backup : Take a snapshot", MASTER))
+    applied = seen.index(("kubeadm_upgrade : Run kubeadm upgrade apply", MASTER))
+    assert snapshot < min(imports) and max(imports) < applied, (snapshot, imports, applied)
+    steps = [("etcd_backup : Take a snapshot", MASTER),
              ("kubeadm_upgrade : Run kubeadm upgrade apply", MASTER), ("kubeadm_upgrade : Drain the node", MASTER),
              (f"kubeadm_upgrade : Restart the kubelet on {TARGET}", MASTER),
              ("kubeadm_upgrade : Uncordon the node", MASTER)]
