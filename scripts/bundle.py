@@ -10,7 +10,8 @@ for air-gapped installs.
   bundle.py pin               rewrite the wrapper Go modules in bundle/go/ after a pin changed
 
 Defaults: the bundle in .cache/bundle ($LAB_BUNDLE_DIR), the build cache in /var/tmp/k8s-lab/bundle
-($LAB_BUNDLE_CACHE). A second build with nothing changed reuses every cached artifact.
+($LAB_BUNDLE_CACHE). A second build with nothing changed reuses every cached artifact. The go
+command's own build cache is dropped after a build (--keep-go-cache keeps it).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ DEFAULT_CACHE = Path(os.environ.get("LAB_BUNDLE_CACHE") or "/var/tmp/k8s-lab/bun
 
 def cmd_build(args: argparse.Namespace) -> None:
     build.build_bundle(REPO, args.out.resolve(), args.cache.resolve(), source=args.source, mirror=args.mirror,
-                       apps=args.apps, releases=args.releases)
+                       apps=args.apps, releases=args.releases, keep_go_cache=args.keep_go_cache)
     checksums.verify_tree(args.out.resolve())
     build.check_layout(args.out.resolve())
     progress.say(checksums.pin_line(args.out.resolve()))
@@ -104,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                          help="all: both Kubernetes releases, the pin and the previous minor (the upgrade's "
                               "from); topology: the pin, and the previous minor only if inventory/topology.yml "
                               "runs it or it is built already (what make lab asks for)")
+    p_build.add_argument("--keep-go-cache", action="store_true",
+                         default=os.environ.get("LAB_BUNDLE_KEEP_GO_CACHE", "") not in ("", "0"),
+                         help="keep the go command's build cache (about 13 GB) after the build, for work on "
+                              "the pins; by default it is dropped, every output staying cached by version "
+                              "($LAB_BUNDLE_KEEP_GO_CACHE=1)")
     p_build.set_defaults(func=cmd_build)
     p_verify = sub.add_parser("verify", help="check a bundle against its SHA256SUMS")
     p_verify.add_argument("dir", type=Path, nargs="?", default=DEFAULT_OUT)

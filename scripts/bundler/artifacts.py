@@ -49,3 +49,23 @@ def cached(cache: Path, name: str, cache_key: str, make: Callable[[Path], None])
         if stale != final and not stale.name.endswith(".tmp"):
             shutil.rmtree(stale, ignore_errors=True)
     return final, sums
+
+
+def tree_size(path: Path) -> int:
+    """Bytes in the files under path (0 when it does not exist)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def drop_go_build_cache(cache: Path) -> int:
+    """Remove the go command's build cache (cache/gocache); return the bytes it held.
+
+    Two Kubernetes releases compile into about 13 GB there, which only a build of a changed pin
+    would reuse: every finished output is in cache/artifacts, keyed by its version. A full disk
+    stops a lab's nodes later, so the cache goes once the bundle is assembled. The module cache
+    (cache/gomod) stays: warm builds read release dates and manifests from it without the proxy."""
+    gocache = cache / "gocache"
+    if not gocache.is_dir():
+        return 0
+    size = tree_size(gocache)
+    shutil.rmtree(gocache)
+    return size

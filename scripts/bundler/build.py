@@ -224,12 +224,13 @@ def wants_previous(ctx: Context, previous: Release, releases: str, topology_rele
 
 
 def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirror: str | None = None,
-                 apps: str = "all", releases: str = "all") -> dict:
+                 apps: str = "all", releases: str = "all", keep_go_cache: bool = False) -> dict:
     """apps: "all" builds every application's images too; "built" takes only those already in the
     cache (`make lab`: the container-node lab runs none, and their builds cost minutes).
     releases: "all" carries both Kubernetes releases, the pin and the previous minor; "topology" the
     pin and, only when needed, the previous one (wants_previous). The pin is always carried: every
-    bundle's etcdctl, etcdutl and image names come from it, and it is what an older lab upgrades to."""
+    bundle's etcdctl, etcdutl and image names come from it, and it is what an older lab upgrades to.
+    keep_go_cache: keep the go command's build cache afterwards (artifacts.drop_go_build_cache)."""
     if releases not in RELEASES:
         raise ValueError(f"releases: {releases!r} is not one of {RELEASES}")
     start = time.monotonic()
@@ -299,6 +300,11 @@ def build_bundle(repo: Path, out: Path, cache: Path, source: str = "build", mirr
     apps = [_app(ctx, app, built, date, epoch) for app in APPS if app.component.name in built]
 
     manifest = _assemble(ctx, out, built, kubeadm_releases, image_files, apps, date)
+    if not keep_go_cache:
+        dropped = artifacts.drop_go_build_cache(cache)
+        if dropped:
+            progress.say(f"dropped the Go build cache ({dropped / 1e9:.1f} GB; every output stays cached by "
+                         "version; LAB_BUNDLE_KEEP_GO_CACHE=1 keeps it for work on the pins)")
     progress.say(f"bundle ready in {out} ({progress.elapsed(time.monotonic() - start)})")
     return manifest
 

@@ -176,11 +176,14 @@ def module(host: str, name: str, args: str, *, check_mode: bool = False) -> dict
 
 
 def playbook(path: str, *extra: str, inventory: str | Path = TOPOLOGY_FILE,
-             timeout: int = 1200) -> subprocess.CompletedProcess:
+             timeout: int = 1200, timed: bool = False) -> subprocess.CompletedProcess:
     """ansible-playbook ROOT/playbooks/PATH on the lab's own inventory (the topology file), its
-    output without colours (Molecule's verifier forces them)."""
+    output without colours (Molecule's verifier forces them); timed: with the time of each task
+    (ansible.posix.profile_tasks, read by task_starts)."""
     env = {key: value for key, value in os.environ.items() if key != "ANSIBLE_FORCE_COLOR"}
     env.update(ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    if timed:
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
     return subprocess.run(
         ["ansible-playbook", "-i", str(inventory), ROOT / "playbooks" / path, *extra],
         capture_output=True, text=True, env=env, timeout=timeout, check=False,

@@ -52,8 +52,29 @@ BACKUPS = CONTROLLER_KUBECONFIG.parent / "backups"
 UPGRADE_TIMEOUT = 2700
 
 
-def run_upgrade(release: str) -> subprocess.CompletedProcess:
-    return playbook("upgrade.yml", "-e", f"upgrade_to={release}", timeout=UPGRADE_TIMEOUT)
+def run_upgrade(release: str, timed: bool = False) -> subprocess.CompletedProcess:
+    return playbook("upgrade.yml", "-e", f"upgrade_to={release}", timeout=UPGRADE_TIMEOUT, timed=timed)
+
+
+def task_starts(output: str) -> list[tuple[float, str]]:
+    """(seconds since the run began, "play / task") for each task of a timed run (profile_tasks
+    prints, under each task's banner, the time elapsed since the start)."""
+    starts, play, task = [], "", None
+    for line in output.splitlines():
+        if header := re.match(r"^PLAY \[(.+)\] \*+$", line):
+            play = header[1]
+        elif header := re.match(r"^TASK \[(.+)\] \*+$", line):
+            task = header[1]
+        elif task and (stamp := re.search(r"\(\d+:\d\d:\d\d\.\d+\)\s+(\d+):(\d\d):(\d\d\.\d+)", line)):
+            starts.append((int(stamp[1]) * 3600 + int(stamp[2]) * 60 + float(stamp[3]), f"{play} / {task}"))
+            task = None
+    return starts
+
+
+def running_at(starts: list[tuple[float, str]], second: float) -> str:
+    """The task that had started last at that second of the run."""
+    begun = [name for at, name in starts if at <= second]
+    return begun[-1] if begun else "before the first task"
 
 
 def text(done: subprocess.CompletedProcess) -> str:
@@ -123,20 +144,19 @@ def web(tmp_path_factory):
 
 class ServicePoller:
     """GETs the Service from inside the control plane node twice a second, in one process there,
-    and records every request: (seconds since the start, True when it answered, the answer or the
-    error). The process ends when its stdin closes."""
+    and records every request: (when it began, in seconds since the epoch on the shared clock, True
+    when it answered, the answer or the error). The process ends when its stdin closes."""
 
     SCRIPT = (
         "import os, sys, threading, time, urllib.request\n"
         "threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n"
-        "start = time.monotonic()\n"
         "while True:\n"
-        "    began = time.monotonic()\n"
+        "    began, wall = time.monotonic(), time.time()\n"
         "    try:\n"
         "        answer = urllib.request.urlopen(sys.argv[1], timeout=3).read().decode().strip()\n"
-        "        print(f'{began - start:.2f} ok {answer}', flush=True)\n"
+        "        print(f'{wall:.2f} ok {answer}', flush=True)\n"
         "    except Exception as exc:\n"
-        "        print(f'{began - start:.2f} FAIL {exc!r}', flush=True)\n"
+        "        print(f'{wall:.2f} FAIL {exc!r}', flush=True)\n"
         "    time.sleep(max(0.0, 0.5 - (time.monotonic() - began)))\n"
     )
 
@@ -233,12 +253,13 @@ def upgraded(web):
     backups = snapshots()
     with ServicePoller(web) as poller:
         wait_for("the Service answering the poller", lambda: poller.answered() >= 3, timeout=60)
-        started = time.monotonic()
-        done = run_upgrade(TARGET)
+        started, began = time.monotonic(), time.time()
+        done = run_upgrade(TARGET, timed=True)
         took = time.monotonic() - started
         answered = poller.answered()
         wait_for("the Service answering after the upgrade", lambda: poller.answered() >= answered + 3, timeout=60)
-    return {"run": done, "records": poller.records, "took": took, "backups": backups, "poller": poller}
+    return {"run": done, "records": poller.records, "took": took, "began": began, "backups": backups,
+            "poller": poller}
 
 
 def test_the_upgrade_runs_in_kubeadms_order(upgraded):
@@ -283,7 +304,12 @@ def test_the_web_answered_every_request_throughout(upgraded):
     assert len(records) >= upgraded["took"], (len(records), upgraded["took"], upgraded["poller"].errors)
     gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(records)]
     assert max(gaps) < 10, max(gaps)
-    assert not failed, (len(failed), len(records), failed[:5])
+    # Each failure with the second of the run it fell in and the upgrade's step at that second.
+    starts = task_starts(upgraded["run"].stdout)
+    assert starts, "the upgrade's output has no task times"
+    assert not failed, (len(failed), len(records), [
+        (round(at - upgraded["began"], 1), running_at(starts, at - upgraded["began"]), detail)
+        for at, _, detail in failed[:5]])
     assert {detail for _, _, detail in records} == {"k8s-lab test web v1"}
 
 
