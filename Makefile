@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-export CONTAINERS_CONF := $(abspath molecule/containers.conf)
+export CONTAINERS_CONF := $(abspath scripts/podman/containers.conf)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
 # Debian packages the test suite needs: podman nodes, the node image, promtool, the reboot VM.

@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 action=${1:-up}
 python=.venv/bin/python
 [[ -x "$python" ]] || python=python3
-export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/molecule/containers.conf}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/scripts/podman/containers.conf}
 recorded=.cache/lab-provider
 times=.cache/lab-up-times.tsv
 
