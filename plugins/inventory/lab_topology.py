@@ -231,7 +231,7 @@ def node_kind_group(provider: str) -> str:
 # Where scripts/lab-podman.py keeps the podman lab's SSH key, known_hosts file and state, relative to
 # the project directory.
 PODMAN_STATE_DIR = os.path.join(".cache", "lab-podman")
-# What `make lab` chose (scripts/lab-up.sh writes it, `make lab-destroy` removes it), relative to the
+# What `make lab` chose (scripts/lab.py writes it, `make lab-destroy` removes it), relative to the
 # project directory.
 RECORDED_PROVIDER_FILE = os.path.join(".cache", "lab-provider")
 # The offline bundle `make bundle` builds, relative to the project directory (LAB_BUNDLE_DIR wins).
