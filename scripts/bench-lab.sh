@@ -27,7 +27,7 @@ workers=${BENCH_WORKERS:-3}
 work=${BENCH_WORKDIR:-$project/.cache/bench-lab}
 python=$project/.venv/bin/python
 export PATH=$project/.venv/bin:$PATH
-export CONTAINERS_CONF=${CONTAINERS_CONF:-$project/molecule/containers.conf}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$project/scripts/podman/containers.conf}
 export LAB_BUNDLE_DIR=${LAB_BUNDLE_DIR:-$project/.cache/bundle}
 export LAB_PROVIDER=podman LAB_PODMAN_PREFIX=benchlab- LAB_PODMAN_NETWORK=k8s-lab-benchlab
 export ANSIBLE_NOCOLOR=1

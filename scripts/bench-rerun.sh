@@ -21,7 +21,7 @@ runs=${BENCH_RUNS:-2}
 work=${BENCH_WORKDIR:-$project/.cache/bench}
 # The project's venv (make setup-lab) has Ansible and the kubernetes client.
 export PATH=$project/.venv/bin:$PATH
-export CONTAINERS_CONF=${CONTAINERS_CONF:-$project/molecule/containers.conf}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$project/scripts/podman/containers.conf}
 export ANSIBLE_CONFIG=$project/ansible.cfg
 export LAB_TOPOLOGY=$work/inventory/topology.yml LAB_PODMAN_PREFIX=bench- LAB_PODMAN_NETWORK=k8s-lab-bench
 export LAB_BUNDLE_DIR=${LAB_BUNDLE_DIR:-$project/.cache/bundle}

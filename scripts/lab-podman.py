@@ -42,7 +42,7 @@ host must reach those addresses once MetalLB hands them out. After a reboot of t
 are gone but so are the running nodes; `up` puts the routes back before it starts any node.
 
 Needs root (host routes, a rootful bridge network with static addresses), podman with runc (the
-project's molecule/containers.conf, used unless CONTAINERS_CONF says otherwise), ip and ssh.
+project's scripts/podman/containers.conf, used unless CONTAINERS_CONF says otherwise), ip and ssh.
 """
 
 from __future__ import annotations
@@ -781,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the offline bundle mounted into every node (env LAB_BUNDLE_DIR; default "
                              ".cache/bundle of the project directory)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule" / "containers.conf"))
+    os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "scripts" / "podman" / "containers.conf"))
     try:
         lab = load_lab(args)
         {"up": cmd_up, "down": cmd_down, "status": cmd_status}[args.command](lab)

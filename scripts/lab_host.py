@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What `make lab` runs the nodes on, and what this machine must install first.
 
-    scripts/lab_host.py prepare PROVIDER     (called by scripts/lab-up.sh)
+    scripts/lab_host.py prepare PROVIDER     (scripts/lab.py calls prepare() itself)
 
 PROVIDER is what the topology asks for (the inventory plugin's rule). Vagrant providers are used
 when Vagrant and that provider work here. Where no VM provider works, the lab runs on podman
@@ -127,6 +127,15 @@ def plan(requested: str, host: Host) -> Plan:
             f"the container-node lab needs {', '.join(packages)}, and make lab installs them only with apt "
             f"(Debian, Ubuntu); on {name} install them with its package manager, then run make lab again")
     return Plan("podman", fallback, packages, install_commands(packages) if packages else ())
+
+
+def podman_usable(host: Host | None = None, info: Callable[[], int] | None = None) -> bool:
+    """Whether podman container nodes can run here now: root, podman and runc, and podman answers."""
+    host = host or this_host()
+    if host.euid != 0 or not host.which("podman") or not host.which("runc"):
+        return False
+    info = info or (lambda: subprocess.call(["podman", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return info() == 0
 
 
 def read_os_release(path: str = "/etc/os-release") -> dict[str, str]:

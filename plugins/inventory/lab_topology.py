@@ -21,7 +21,10 @@ description:
     PyYAML, not Ansible.
   - The nodes are Vagrant VMs (providers C(virtualbox), C(libvirt)) or systemd containers on a
     podman bridge (provider C(podman), started by C(scripts/lab-podman.py)).
-  - Groups are C(control_plane), C(workers) and their parent C(k8s_cluster).
+  - Groups are C(control_plane), C(workers) and their parent C(k8s_cluster). Every node is also in
+    the group of its kind, C(container_nodes) (provider C(podman)) or C(vm_nodes) (the Vagrant
+    providers), a child of C(k8s_cluster). The settings that differ between the two are the group
+    variables of those groups (C(inventory/group_vars/container_nodes.yml), C(vm_nodes.yml)).
   - Every host gets C(lab_node_ip) and C(lab_node_role); the topology itself is exposed to all
     hosts as C(lab_*) variables (C(lab_pod_cidr), C(lab_master_ip), C(lab_nodes), ...), and
     C(lab_project_dir) is the directory that holds the lab's C(.cache/) (see I(project_dir)).
@@ -217,10 +220,18 @@ MASTER_HOST_NUMBER = 10
 WORKER_HOST_BASE = 100
 PROVIDERS = ("virtualbox", "libvirt", "podman")
 VAGRANT_PROVIDERS = ("virtualbox", "libvirt")
+# The group of each kind of node: the provider-specific settings are its group_vars.
+CONTAINER_NODES_GROUP = "container_nodes"
+VM_NODES_GROUP = "vm_nodes"
+
+
+def node_kind_group(provider: str) -> str:
+    """The group a provider's nodes are in, besides control_plane or workers."""
+    return CONTAINER_NODES_GROUP if provider == "podman" else VM_NODES_GROUP
 # Where scripts/lab-podman.py keeps the podman lab's SSH key, known_hosts file and state, relative to
 # the project directory.
 PODMAN_STATE_DIR = os.path.join(".cache", "lab-podman")
-# What `make lab` chose (scripts/lab-up.sh writes it, `make lab-destroy` removes it), relative to the
+# What `make lab` chose (scripts/lab.py writes it, `make lab-destroy` removes it), relative to the
 # project directory.
 RECORDED_PROVIDER_FILE = os.path.join(".cache", "lab-provider")
 # The offline bundle `make bundle` builds, relative to the project directory (LAB_BUNDLE_DIR wins).
@@ -693,7 +704,8 @@ class InventoryModule(BaseInventoryPlugin):
             mode = "guest" if local_name in {node.name for node in topology.nodes} else "host"
 
         self.inventory.add_group("k8s_cluster")
-        for group in ("control_plane", "workers"):
+        kind = node_kind_group(provider)
+        for group in ("control_plane", "workers", kind):
             self.inventory.add_group(group)
             self.inventory.add_child("k8s_cluster", group)
         for key, value in topology.group_vars.items():
@@ -703,6 +715,7 @@ class InventoryModule(BaseInventoryPlugin):
         for node in topology.nodes:
             group = "control_plane" if node.role == "control_plane" else "workers"
             self.inventory.add_host(node.name, group=group)
+            self.inventory.add_child(kind, node.name)
             host_vars = {"lab_node_ip": node.ip, "lab_node_role": node.role}
             host_vars.update(connection_vars(node, mode, provider, project_dir, local_name))
             for key, value in host_vars.items():

@@ -121,12 +121,18 @@ def ready_nodes() -> dict[str, dict]:
     return ready
 
 
+def every_node_ready() -> dict[str, dict] | None:
+    """ready_nodes() once every node of the topology is in it, else None (a probe for wait_for)."""
+    ready = ready_nodes()
+    return ready if set(ready) == set(NODES) else None
+
+
 def settled() -> list[dict] | None:
     """Every node Ready and every pod of the lab running and ready (what health.yml judges): the
     pods, or None."""
     found = [p for p in kubectl_json("get", "pods", "--all-namespaces")["items"]
              if p["status"].get("phase") != "Succeeded"]
-    return found if set(ready_nodes()) == set(NODES) and found and all(pod_ready(p) for p in found) else None
+    return found if every_node_ready() and found and all(pod_ready(p) for p in found) else None
 
 
 def fetch_on(name: str, url: str, timeout: int = 5):

@@ -16,6 +16,7 @@ from cluster import (
     VERSIONS,
     WORKERS,
     apply,
+    every_node_ready,
     fetch_on,
     import_test_image,
     kubectl,
@@ -24,7 +25,6 @@ from cluster import (
     node,
     playbook,
     pod_ready,
-    ready_nodes,
     recap,
     settled,
     wait_for,
@@ -37,11 +37,7 @@ APP = "web"
 
 
 def test_every_node_is_ready_under_its_topology_name_and_address():
-    def all_ready():
-        ready = ready_nodes()
-        return ready if set(ready) == set(NODES) else None
-
-    ready = wait_for("all nodes Ready", all_ready)
+    ready = wait_for("all nodes Ready", every_node_ready)
     for name, item in ready.items():
         internal = [a["address"] for a in item["status"]["addresses"] if a["type"] == "InternalIP"]
         assert internal == [NODES[name].ip], name

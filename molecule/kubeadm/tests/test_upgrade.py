@@ -28,6 +28,7 @@ from cluster import (
     UPGRADED_RELEASE,
     WORKERS,
     apply,
+    every_node_ready,
     import_test_image,
     kubectl,
     kubectl_json,
@@ -313,14 +314,9 @@ def test_the_web_answered_every_request_throughout(upgraded):
     assert {detail for _, _, detail in records} == {"k8s-lab test web v1"}
 
 
-def all_ready() -> dict[str, dict] | None:
-    ready = ready_nodes()
-    return ready if set(ready) == set(NODES) else None
-
-
 def test_every_kubelet_runs_the_new_release(upgraded):
     assert upgraded["run"].returncode == 0
-    nodes = wait_for("every node Ready", all_ready)
+    nodes = wait_for("every node Ready", every_node_ready)
     assert {name: item["status"]["nodeInfo"]["kubeletVersion"] for name, item in nodes.items()} == dict.fromkeys(
         NODES, TARGET)
     for name in NODES:

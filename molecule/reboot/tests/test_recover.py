@@ -1,7 +1,7 @@
 """playbooks/recover.yml on the rebooted VM: break what a reboot or a suspend breaks, recover.
 
-Runs after test_reboot.py (pytest collects files in name order), so the persistence checks see
-the VM exactly as the reboot left it. The playbook runs from the controller as users run it,
+Runs after test_reboot.py (ORDER in conftest.py), so the persistence checks see the VM exactly
+as the reboot left it. The playbook runs from the controller as users run it,
 against Molecule's inventory of the VM.
 """
 

@@ -51,7 +51,7 @@ class Lab:
         env = {k: v for k, v in os.environ.items() if k not in ("LAB_PROVIDER", "LAB_PROJECT_DIR", "LAB_BUNDLE_DIR")}
         self.env = {**env, "LAB_TOPOLOGY": str(self.topology), "LAB_PODMAN_PREFIX": PREFIX,
                     "LAB_PODMAN_NETWORK": NETWORK, "LAB_PODMAN_TIMEOUT": str(NODE_TIMEOUT),
-                    "CONTAINERS_CONF": str(ROOT / "molecule" / "containers.conf")}
+                    "CONTAINERS_CONF": str(ROOT / "scripts" / "podman" / "containers.conf")}
 
     def run(self, *argv, timeout=30, check=True):
         result = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=timeout, check=False)

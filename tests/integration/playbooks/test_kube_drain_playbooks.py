@@ -1,7 +1,8 @@
 """The API-side playbooks' failure and refusal paths, run by ansible-playbook against a test double
 of the API server: a drain that cannot finish, a node that is gone, the control plane named for
 removal. Their normal runs (maintenance through a node restart, add-worker, remove-worker, the
-chapter 3 exercises) run on the real cluster: molecule/kubeadm/tests/test_day2.py.
+chapter 3 exercises) run on the real cluster: molecule/kubeadm/tests/test_maintenance.py,
+test_add_remove_reset.py and test_exercises.py.
 
 Real Ansible, kubernetes.core, kube_drain and kubernetes client; only the API server is a
 stand-in (tests/doubles/kube_apiserver.py). Playbooks that must reach the nodes (reboot,

@@ -347,11 +347,11 @@ def test_read_settings_refuses_other_files(tmp_path):
         read_settings(str(other), environ={})
 
 
-def run_inventory(tmp_path, env=None, **overrides):
+def run_inventory(tmp_path, env=None, exist_ok=False, **overrides):
     topology = yaml.safe_load((ROOT / "inventory" / "topology.yml").read_text())
     topology.update(overrides)
     inventory = tmp_path / "inventory"
-    inventory.mkdir()
+    inventory.mkdir(exist_ok=exist_ok)
     (inventory / "topology.yml").write_text(yaml.safe_dump(topology))
     environ = {k: v for k, v in os.environ.items() if k not in PROVIDER_ENVIRONMENT}
     return subprocess.run(
@@ -566,3 +566,34 @@ def test_the_program_names_a_wrong_setting(tmp_path, text, message):
     assert result.returncode == 1
     error = json.loads(result.stdout)["error"]
     assert error.startswith(f"{path}: ") and message in error
+
+
+GROUP_VARS = ROOT / "inventory" / "group_vars"
+
+
+def test_each_kind_of_node_sets_every_setting_that_differs():
+    """container_nodes.yml and vm_nodes.yml set the same settings, and all.yml none of them: one
+    place for each, and no kind left with another's value."""
+    container = yaml.safe_load((GROUP_VARS / "container_nodes.yml").read_text())
+    vm = yaml.safe_load((GROUP_VARS / "vm_nodes.yml").read_text())
+    shared = yaml.safe_load((GROUP_VARS / "all.yml").read_text())
+    assert set(container) == set(vm)
+    assert not set(container) & set(shared)
+    assert not [key for key in container if container[key] == vm[key]]
+
+
+@pytest.mark.parametrize(("provider", "group", "other", "source"), [
+    ("podman", "container_nodes", "vm_nodes", "bundle"),
+    ("libvirt", "vm_nodes", "container_nodes", "packages"),
+])
+def test_every_node_is_in_the_group_of_its_kind_with_its_settings(tmp_path, provider, group, other, source):
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "group_vars").symlink_to(GROUP_VARS)
+    result = run_inventory(tmp_path, workers=1, provider=provider, exist_ok=True)
+    assert result.returncode == 0, result.stderr
+    inventory = json.loads(result.stdout)
+    assert sorted(inventory[group]["hosts"]) == ["m-k8s", "w1-k8s"]
+    assert not inventory.get(other, {}).get("hosts")
+    assert group in inventory["k8s_cluster"]["children"]
+    for name in ("m-k8s", "w1-k8s"):
+        assert plain(inventory["_meta"]["hostvars"][name]["lab_install_source"]) == source
