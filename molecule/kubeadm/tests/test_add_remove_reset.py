@@ -48,7 +48,9 @@ def grown(tmp_path):
     assert new.name not in NODES
     yield topology, new
     kubectl("delete", "node", new.name, "--ignore-not-found")
-    for argv in (["rm", "--force", f"{PREFIX}{new.name}"], ["volume", "rm", "--force", f"{PREFIX}{new.name}-var"]):
+    # Killed at once: it has left the cluster, and nothing on it is kept.
+    for argv in (["rm", "--force", "--time", "0", f"{PREFIX}{new.name}"],
+                 ["volume", "rm", "--force", f"{PREFIX}{new.name}-var"]):
         gone = subprocess.run(["podman", *argv], capture_output=True, text=True, check=False)
         assert gone.returncode == 0, gone.stderr
 
