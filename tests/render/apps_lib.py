@@ -2,13 +2,15 @@
 
 The manifests are rendered by Ansible itself, running the roles in their render-only mode
 (tests/render/apps_render.yml) for the first control-plane node of the lab's inventory, once per
-variant and test session.
+variant and test session: under pytest-xdist the workers share the renders (tests/render/conftest.py
+points RENDER_ROOT at the run's temporary directory), whichever needs a variant first renders it.
 """
 
 from __future__ import annotations
 
 import atexit
 import base64
+import fcntl
 import functools
 import json
 import os
@@ -72,6 +74,11 @@ def tool(name: str) -> str:
     return found
 
 
+# Where the renders go, one directory a variant; set by tests/render/conftest.py. Unset (apps_lib
+# used outside pytest), each process renders into a temporary directory of its own.
+RENDER_ROOT: Path | None = None
+
+
 def render(variant: str = "default") -> Path:
     """Render every manifest of the variant; returns a directory with manifests/ and secrets/."""
     return _render(variant)
@@ -80,8 +87,24 @@ def render(variant: str = "default") -> Path:
 @functools.cache
 def _render(variant: str) -> Path:
     # Cached on the variant name alone: render() and render("default") are one rendering.
-    out = Path(tempfile.mkdtemp(prefix=f"apps-render-{variant}-"))
-    atexit.register(shutil.rmtree, out, True)
+    root = RENDER_ROOT
+    if root is None:
+        root = Path(tempfile.mkdtemp(prefix="apps-render-"))
+        atexit.register(shutil.rmtree, root, True)
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / variant
+    done = root / f"{variant}.rendered"
+    # One process renders a variant; another that needs it meanwhile waits, then reads the same files.
+    with (root / f"{variant}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            _run_render(variant, out)
+            done.touch()
+    return out
+
+
+def _run_render(variant: str, out: Path) -> None:
     extra = {
         "apps_render_dir": str(out / "manifests"),
         "apps_secrets_dir": str(out / "secrets"),
@@ -96,7 +119,6 @@ def _render(variant: str) -> Path:
     )
     if result.returncode != 0:
         raise AssertionError(f"rendering failed:\n{result.stdout}\n{result.stderr}")
-    return out
 
 
 def manifest_files(variant: str = "default") -> list[Path]:
