@@ -1,6 +1,7 @@
-"""Why a DaemonSet or a Deployment has not rolled out yet, from what kubernetes.core.k8s_info
-returned for it (the registered result: resources, or msg when the API did not answer); "" once
-it has. For the filter rollout_problem (the calico role's wait)."""
+"""Rollouts: why a DaemonSet or a Deployment has not rolled out yet, from what
+kubernetes.core.k8s_info returned for it (the registered result: resources, or msg when the API did
+not answer; "" once it has), for the filter rollout_problem (the calico role's wait); and a
+Deployment's rollout history, for the filter rollout_history (the book's exercises)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,33 @@ def rollout_problem(result: dict, kind: str) -> str:
         return "not found"
     obj = result["resources"][0] or {}
     return daemonset_problem(obj) if kind == "DaemonSet" else deployment_problem(obj)
+
+
+REVISION = "deployment.kubernetes.io/revision"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+
+
+def _revision(annotations: dict) -> int:
+    return _int((annotations or {}).get(REVISION), 0)
+
+
+def history(replicasets, deployment: dict) -> list[dict]:
+    """A Deployment's rollout history as `kubectl rollout history` builds it: the ReplicaSets it
+    controls (an ownerReference with its uid), each with its revision, name, change cause, images
+    and pod template, sorted by revision."""
+    uid = ((deployment or {}).get("metadata") or {}).get("uid")
+    found = []
+    for rs in replicasets or []:
+        metadata = rs.get("metadata") or {}
+        if not any(owner.get("uid") == uid for owner in metadata.get("ownerReferences") or []):
+            continue
+        annotations = metadata.get("annotations") or {}
+        template = (rs.get("spec") or {}).get("template") or {}
+        found.append({
+            "revision": _revision(annotations),
+            "replicaset": metadata.get("name", ""),
+            "change_cause": annotations.get(CHANGE_CAUSE, ""),
+            "images": [c.get("image") for c in (template.get("spec") or {}).get("containers") or []],
+            "template": template,
+        })
+    return sorted(found, key=lambda entry: entry["revision"])

@@ -1,11 +1,14 @@
 """module_utils/rollout: what the calico role's wait reports for each state of calico-node (a
-DaemonSet) and calico-kube-controllers (a Deployment); "" once rolled out."""
+DaemonSet) and calico-kube-controllers (a Deployment), "" once rolled out; and the rollout history
+the book's exercises read."""
 
 import pytest
 from fixtures.k8s_objects import DEPLOYMENT_AVAILABLE as AVAILABLE
 from fixtures.k8s_objects import DEPLOYMENT_UNAVAILABLE as UNAVAILABLE
 from fixtures.k8s_objects import daemonset_status
 
+from ansible_collections.k8s_lab.lab.plugins.filter.rollout_history import FilterModule as HistoryFilter
+from ansible_collections.k8s_lab.lab.plugins.filter.rollout_history import rollout_history
 from ansible_collections.k8s_lab.lab.plugins.filter.rollout_problem import FilterModule, rollout_problem
 
 
@@ -53,3 +56,38 @@ def test_another_kind_is_refused():
 
 def test_the_filter_is_registered():
     assert FilterModule().filters() == {"rollout_problem": rollout_problem}
+
+
+def replicaset(name, revision, owner_uid="dep-1", image="web:v1", cause=None):
+    annotations = {"deployment.kubernetes.io/revision": str(revision)}
+    if cause:
+        annotations["kubernetes.io/change-cause"] = cause
+    return {"metadata": {"name": name, "annotations": annotations, "ownerReferences": [{"uid": owner_uid}]},
+            "spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}}
+
+
+DEPLOYMENT = {"metadata": {"uid": "dep-1"}}
+
+
+def test_the_history_is_the_deployments_replicasets_by_revision():
+    sets = [replicaset("web-b", 10, image="web:v2", cause="set image"), replicaset("web-a", 9),
+            replicaset("other", 1, owner_uid="dep-2")]
+    history = rollout_history(sets, DEPLOYMENT)
+    assert [(h["revision"], h["replicaset"], h["images"], h["change_cause"]) for h in history] == [
+        (9, "web-a", ["web:v1"], ""), (10, "web-b", ["web:v2"], "set image")]
+    assert history[0]["template"] == sets[1]["spec"]["template"]
+
+
+def test_a_replicaset_without_a_revision_counts_as_revision_0():
+    rs = replicaset("web-x", 1)
+    del rs["metadata"]["annotations"]
+    assert [h["revision"] for h in rollout_history([rs], DEPLOYMENT)] == [0]
+
+
+def test_no_replicasets_no_history():
+    assert rollout_history([], DEPLOYMENT) == []
+    assert rollout_history(None, DEPLOYMENT) == []
+
+
+def test_the_history_filter_is_registered():
+    assert HistoryFilter().filters() == {"rollout_history": rollout_history}
