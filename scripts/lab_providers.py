@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from abc import ABC, abstractmethod
@@ -29,8 +28,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import lab_host
+
 ROOT = Path(__file__).resolve().parent.parent
-VAGRANT_PROVIDERS = ("virtualbox", "libvirt")
+VAGRANT_PROVIDERS = lab_host.VM_PROVIDERS
 # The lab's own podman settings (runc, the ulimits the sandbox allows), unless the caller has others.
 CONTAINERS_CONF = ROOT / "scripts" / "podman" / "containers.conf"
 
@@ -125,20 +126,20 @@ class Vagrant(Provider):
     """Vagrant VMs (virtualbox or libvirt); the cluster by the Vagrantfile's Ansible provisioner,
     which runs site.yml once every VM is up (from inside the VMs on Windows)."""
 
-    def __init__(self, lab: dict, name: str, run: Runner = run_here, which: Callable[[str], str | None] = shutil.which):
+    def __init__(self, lab: dict, name: str, run: Runner = run_here, host: lab_host.Host | None = None):
         super().__init__(lab, run)
         if name not in VAGRANT_PROVIDERS:
             raise ProviderError(f"{name!r} is no Vagrant provider; use one of {', '.join(VAGRANT_PROVIDERS)}")
         self.name = name
-        self.which = which
+        self.host = host
 
     def _env(self) -> dict[str, str]:
         return {"VAGRANT_DEFAULT_PROVIDER": self.name}
 
     def usable(self) -> bool:
-        """Vagrant and a VM provider are installed: elsewhere every vagrant command fails (and
-        `vagrant validate` in the tests leaves .vagrant/machines behind without any VM)."""
-        return bool(self.which("vagrant")) and bool(self.which("VBoxManage") or self.which("virsh"))
+        """Vagrant and this provider work here (scripts/lab_host.py's rule): elsewhere every vagrant
+        command fails (and `vagrant validate` in the tests leaves .vagrant/machines behind without any VM)."""
+        return lab_host.vm_provider_usable(self.name, self.host or lab_host.this_host())
 
     def up(self) -> None:
         # `vagrant up` provisions only the machines it creates; after a reboot they exist already.

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import lab
+from lab_host import Host
 from lab_providers import NodeState, Podman, ProviderError, Vagrant, for_name
 
 LAB = {"provider": "podman", "provider_source": "topology",
@@ -69,14 +70,14 @@ def test_vagrant_starts_the_vms_then_provisions_once_from_the_last():
 def test_vagrant_reads_its_machines_states():
     out = ("1765100000,m-k8s,metadata,provider,virtualbox\n1765100000,m-k8s,state,running\n"
            "1765100000,m-k8s,state-human-short,running\n1765100000,w1-k8s,state,poweroff\n")
-    provider = Vagrant(LAB, "virtualbox", Recorder((0, out, "")), which=lambda tool: f"/usr/bin/{tool}")
+    provider = Vagrant(LAB, "virtualbox", Recorder((0, out, "")), host=Host(which=lambda tool: f"/usr/bin/{tool}"))
     assert provider.status() == [NodeState("m-k8s", "192.168.1.10", "running"),
                                  NodeState("w1-k8s", "192.168.1.101", "poweroff")]
 
 
 def test_vagrant_without_a_vm_provider_runs_nothing():
     run = Recorder()
-    provider = Vagrant(LAB, "virtualbox", run, which=lambda tool: None)
+    provider = Vagrant(LAB, "virtualbox", run, host=Host(which=lambda tool: None))
     provider.down()
     assert provider.status() == [NodeState("m-k8s", "192.168.1.10", "no VM provider here"),
                                  NodeState("w1-k8s", "192.168.1.101", "no VM provider here")]
